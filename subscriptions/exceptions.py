@@ -1,0 +1,79 @@
+"""Domain errors of the billing app.
+
+Services raise these; views, admin actions and webhooks turn them into a clear
+message (or a 4xx), never a 500. Each carries a sentence fit to show a customer.
+
+    BillingError
+    ├── InvalidTransition      a status change the state machine forbids
+    ├── SubscriptionExists     the user already has a live subscription
+    ├── PlanUnavailable        the plan is inactive or not a change at all
+    ├── QuoteExpired           a proration quote is stale or was tampered with
+    ├── InvoiceNotPayable      the invoice is paid, void or has nothing to pay
+    ├── AmountMismatch         money that does not add up (webhook, refund)
+    ├── InsufficientFunds      a wallet debit larger than the balance
+    └── GatewayError           the payment gateway refused or could not be reached
+        └── GatewayUnavailable a transient gateway failure worth retrying
+"""
+
+from __future__ import annotations
+
+
+class BillingError(Exception):
+    """Base class: ``str(error)`` is a message fit for the customer."""
+
+    default_message = "The billing operation could not be completed."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message)
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class InvalidTransition(BillingError):
+    """The requested status change is not allowed from the current status."""
+
+    def __init__(self, message: str | None = None, *, current: str = "", target: str = "") -> None:
+        self.current = current
+        self.target = target
+        super().__init__(message or f"Cannot change status from {current!r} to {target!r}.")
+
+
+class SubscriptionExists(BillingError):
+    default_message = "You already have a subscription. Change its plan instead."
+
+
+class PlanUnavailable(BillingError):
+    default_message = "That plan is not available."
+
+
+class QuoteExpired(BillingError):
+    default_message = "The price quote has expired or no longer applies. Please review it again."
+
+
+class InvoiceNotPayable(BillingError):
+    default_message = "This invoice cannot be paid."
+
+
+class AmountMismatch(BillingError):
+    default_message = "The amount does not match our records."
+
+
+class InsufficientFunds(BillingError):
+    default_message = "The wallet balance is too low for this payment."
+
+
+class GatewayError(BillingError):
+    default_message = "The payment provider could not process the request."
+
+    def __init__(
+        self, message: str | None = None, *, status_code: int | None = None, body=None
+    ) -> None:
+        self.status_code = status_code
+        self.body = body
+        super().__init__(message)
+
+
+class GatewayUnavailable(GatewayError):
+    default_message = "The payment provider is not reachable right now. Please try again."

@@ -1,0 +1,460 @@
+"""Billing models: plans, subscriptions, invoices, payments and webhook logs.
+
+Design in a few lines:
+
+- Field names are public API (the signal spec's snippets read them), so they are
+  kept as the spec and the README name them.
+- Statuses are ``TextChoices``; which status may follow which is written once, in
+  ``transitions.py``, and every change goes through a function in ``services/``
+  under a transaction with the row locked. ``save()`` holds no business logic.
+- ``Subscription``, ``Payment``, ``Invoice`` and ``WebhookLog`` remember the
+  values of their tracked fields as loaded (``TrackedModel``), so the ``post_save``
+  dispatchers in ``signals.py`` send one signal per real transition and none for
+  a re-save.
+- Money is ``Decimal`` with a currency; IDR amounts are whole rupiah.
+- Invoice numbers come from ``InvoiceSequence``, a counter row per year taken
+  under ``select_for_update``, so concurrent invoices never share a number.
+- ``Payment.status`` is Midtrans' raw ``transaction_status``; a payment never
+  moves backwards (``transitions.PAYMENT_RANK``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from .money import format_money
+from .tracking import TrackedModel
+
+ORDER_ID_RE = r"^[A-Za-z0-9\-_~.]{1,50}$"
+order_id_validator = RegexValidator(
+    ORDER_ID_RE,
+    "Order ids use letters, digits and - _ ~ . only, at most 50 characters (Midtrans' rule).",
+)
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+class IntervalUnit(models.TextChoices):
+    DAY = "day", "Day"
+    WEEK = "week", "Week"
+    MONTH = "month", "Month"
+    YEAR = "year", "Year"
+
+
+class PlanQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(is_active=True)
+
+
+class Plan(models.Model):
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    price = models.DecimalField(**MONEY, validators=[MinValueValidator(Decimal("0"))])
+    currency = models.CharField(max_length=3, default="IDR")
+    interval = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+    interval_unit = models.CharField(
+        max_length=5, choices=IntervalUnit.choices, default=IntervalUnit.MONTH
+    )
+    trial_period_days = models.PositiveIntegerField(default=0)
+    features = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=True)
+    sort_order = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PlanQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["sort_order", "price", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gte=0), name="plan_price_not_negative"),
+            models.CheckConstraint(condition=Q(interval__gte=1), name="plan_interval_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.price_display} / {self.interval_display})"
+
+    @property
+    def price_display(self) -> str:
+        return format_money(self.price, self.currency)
+
+    @property
+    def interval_display(self) -> str:
+        unit = self.get_interval_unit_display().lower()
+        return unit if self.interval == 1 else f"{self.interval} {unit}s"
+
+    @property
+    def approx_days(self) -> int:
+        """Rough length of one period, for ordering plans of different intervals."""
+        per_unit = {"day": 1, "week": 7, "month": 30, "year": 365}[self.interval_unit]
+        return per_unit * self.interval
+
+    def same_interval_as(self, other: Plan) -> bool:
+        return (self.interval_unit, self.interval) == (other.interval_unit, other.interval)
+
+
+class SubscriptionStatus(models.TextChoices):
+    PENDING = "pending", "Pending payment"
+    TRIALING = "trialing", "Trial"
+    ACTIVE = "active", "Active"
+    PAST_DUE = "past_due", "Past due"
+    PAUSED = "paused", "Paused"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
+
+
+LIVE_SUBSCRIPTION_STATUSES = (
+    SubscriptionStatus.PENDING,
+    SubscriptionStatus.TRIALING,
+    SubscriptionStatus.ACTIVE,
+    SubscriptionStatus.PAST_DUE,
+    SubscriptionStatus.PAUSED,
+)
+
+
+class SubscriptionQuerySet(models.QuerySet):
+    def live(self):
+        return self.filter(status__in=LIVE_SUBSCRIPTION_STATUSES)
+
+
+class Subscription(TrackedModel):
+    tracked_fields = ("status", "plan")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    status = models.CharField(
+        max_length=10, choices=SubscriptionStatus.choices, default=SubscriptionStatus.PENDING
+    )
+    payment_type = models.CharField(max_length=40, blank=True)
+    current_period_start = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    # Periods are counted from here (see periods.py); moved when a pause shifts them.
+    billing_anchor = models.DateTimeField(null=True, blank=True)
+    trial_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancellation_reason = models.TextField(blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    resume_at = models.DateTimeField(null=True, blank=True)
+    scheduled_plan = models.ForeignKey(
+        Plan,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="scheduled_subscriptions",
+    )
+    scheduled_change_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SubscriptionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=Q(status__in=LIVE_SUBSCRIPTION_STATUSES),
+                name="one_live_subscription_per_user",
+            ),
+            models.CheckConstraint(
+                condition=Q(scheduled_plan__isnull=True) | Q(scheduled_change_at__isnull=False),
+                name="scheduled_plan_has_date",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "current_period_end"]),
+            models.Index(fields=["status", "resume_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.plan.name} ({self.get_status_display()})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_SUBSCRIPTION_STATUSES
+
+    @property
+    def has_access(self) -> bool:
+        """Whether the subscriber gets the plan's features right now."""
+        return self.status in (
+            SubscriptionStatus.TRIALING,
+            SubscriptionStatus.ACTIVE,
+            SubscriptionStatus.PAST_DUE,
+        )
+
+    @property
+    def has_scheduled_change(self) -> bool:
+        return self.scheduled_plan_id is not None
+
+
+class InvoiceStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    OPEN = "open", "Open"
+    PAID = "paid", "Paid"
+    OVERDUE = "overdue", "Overdue"
+    VOID = "void", "Void"
+    UNCOLLECTIBLE = "uncollectible", "Uncollectible"
+
+
+PAYABLE_INVOICE_STATUSES = (
+    InvoiceStatus.OPEN,
+    InvoiceStatus.OVERDUE,
+    InvoiceStatus.UNCOLLECTIBLE,
+)
+
+
+class InvoiceReason(models.TextChoices):
+    SUBSCRIPTION_CREATE = "subscription_create", "First period"
+    TRIAL_END = "trial_end", "Trial conversion"
+    RENEWAL = "renewal", "Renewal"
+    PLAN_CHANGE = "plan_change", "Plan change"
+    REACTIVATION = "reactivation", "Reactivation"
+    MANUAL = "manual", "Manual"
+
+
+class InvoiceSequence(models.Model):
+    """One counter row per year; taken under ``select_for_update`` to number invoices."""
+
+    year = models.PositiveIntegerField(primary_key=True)
+    last_value = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last_value}"
+
+
+class InvoiceQuerySet(models.QuerySet):
+    def payable(self):
+        return self.filter(status__in=PAYABLE_INVOICE_STATUSES)
+
+
+class Invoice(TrackedModel):
+    tracked_fields = ("status",)
+
+    number = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="invoices"
+    )
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="invoices"
+    )
+    status = models.CharField(
+        max_length=13, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT
+    )
+    reason = models.CharField(
+        max_length=20, choices=InvoiceReason.choices, default=InvoiceReason.MANUAL
+    )
+    # The plan this invoice bills for (the new plan for a plan change or a renewal that
+    # applies a scheduled downgrade).
+    plan = models.ForeignKey(
+        Plan, on_delete=models.PROTECT, null=True, blank=True, related_name="invoices"
+    )
+    currency = models.CharField(max_length=3, default="IDR")
+    subtotal = models.DecimalField(**MONEY, default=Decimal("0"))
+    discount = models.DecimalField(**MONEY, default=Decimal("0"))
+    tax = models.DecimalField(**MONEY, default=Decimal("0"))
+    total = models.DecimalField(**MONEY, default=Decimal("0"))
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    due_date = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.TextField(blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = InvoiceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_not_negative"),
+            models.CheckConstraint(
+                condition=Q(status="draft") | Q(number__isnull=False),
+                name="issued_invoice_has_number",
+            ),
+            # One invoice per subscription period and purpose, whatever races the billing run.
+            models.UniqueConstraint(
+                fields=["subscription", "reason", "period_start"],
+                condition=Q(reason__in=["renewal", "trial_end", "subscription_create"])
+                & ~Q(status="void"),
+                name="one_invoice_per_subscription_period",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "due_date"])]
+
+    def __str__(self) -> str:
+        return self.number or f"Draft invoice #{self.pk}"
+
+    @property
+    def total_display(self) -> str:
+        return format_money(self.total, self.currency)
+
+    @property
+    def is_payable(self) -> bool:
+        return self.status in PAYABLE_INVOICE_STATUSES and self.total > 0
+
+    @property
+    def is_past_due(self) -> bool:
+        return (
+            self.status in (InvoiceStatus.OPEN, InvoiceStatus.OVERDUE)
+            and self.due_date is not None
+            and self.due_date < timezone.now()
+        )
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    description = models.CharField(max_length=255)
+    quantity = models.PositiveIntegerField(default=1)
+    unit_amount = models.DecimalField(**MONEY)
+    amount = models.DecimalField(**MONEY)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    is_proration = models.BooleanField(default=False)
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.description}: {self.amount}"
+
+
+class PaymentStatus(models.TextChoices):
+    """Midtrans ``transaction_status`` values, stored as received."""
+
+    PENDING = "pending", "Pending"
+    AUTHORIZE = "authorize", "Authorized"
+    CAPTURE = "capture", "Captured"
+    SETTLEMENT = "settlement", "Settled"
+    DENY = "deny", "Denied"
+    CANCEL = "cancel", "Cancelled"
+    EXPIRE = "expire", "Expired"
+    FAILURE = "failure", "Failed"
+    REFUND = "refund", "Refunded"
+    PARTIAL_REFUND = "partial_refund", "Partially refunded"
+
+
+FAILED_PAYMENT_STATUSES = (
+    PaymentStatus.DENY,
+    PaymentStatus.CANCEL,
+    PaymentStatus.EXPIRE,
+    PaymentStatus.FAILURE,
+)
+
+
+class FraudStatus(models.TextChoices):
+    NONE = "", "—"
+    ACCEPT = "accept", "Accept"
+    CHALLENGE = "challenge", "Challenge"
+    DENY = "deny", "Deny"
+
+
+class Payment(TrackedModel):
+    tracked_fields = ("status", "is_paid", "refunded_amount")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments"
+    )
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+    )
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+    )
+    order_id = models.CharField(max_length=50, unique=True, validators=[order_id_validator])
+    gross_amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3, default="IDR")
+    status = models.CharField(
+        max_length=14, choices=PaymentStatus.choices, default=PaymentStatus.PENDING
+    )
+    fraud_status = models.CharField(
+        max_length=9, choices=FraudStatus.choices, default="", blank=True
+    )
+    payment_type = models.CharField(max_length=40, blank=True)
+    gateway = models.CharField(max_length=20, blank=True)
+    is_paid = models.BooleanField(default=False)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    refunded_amount = models.DecimalField(**MONEY, default=Decimal("0"))
+    transaction_id = models.CharField(max_length=64, blank=True)
+    snap_token = models.CharField(max_length=100, blank=True)
+    redirect_url = models.URLField(max_length=500, blank=True)
+    gateway_response = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(gross_amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0)
+                & Q(refunded_amount__lte=models.F("gross_amount")),
+                name="payment_refund_within_amount",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} ({self.get_status_display()})"
+
+    @property
+    def amount_display(self) -> str:
+        return format_money(self.gross_amount, self.currency)
+
+    @property
+    def is_failed(self) -> bool:
+        return self.status in FAILED_PAYMENT_STATUSES
+
+    @property
+    def refundable_amount(self) -> Decimal:
+        return self.gross_amount - self.refunded_amount if self.is_paid else Decimal("0")
+
+
+class WebhookStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    PROCESSED = "processed", "Processed"
+    FAILED = "failed", "Failed"
+    INVALID = "invalid", "Invalid"
+    DUPLICATE = "duplicate", "Duplicate"
+    IGNORED = "ignored", "Ignored"
+
+
+class WebhookLog(TrackedModel):
+    tracked_fields = ("status",)
+
+    provider = models.CharField(max_length=20, default="midtrans")
+    body = models.TextField(blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    order_id = models.CharField(max_length=100, blank=True, db_index=True)
+    transaction_status = models.CharField(max_length=30, blank=True)
+    signature_valid = models.BooleanField(null=True)
+    status = models.CharField(
+        max_length=9, choices=WebhookStatus.choices, default=WebhookStatus.RECEIVED
+    )
+    payment = models.ForeignKey(
+        Payment, on_delete=models.SET_NULL, null=True, blank=True, related_name="webhook_logs"
+    )
+    error = models.TextField(blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.order_id or '?'} {self.transaction_status} ({self.status})"
