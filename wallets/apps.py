@@ -5,3 +5,15 @@ class WalletsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "wallets"
     verbose_name = "Wallets"
+
+    def ready(self) -> None:
+        from subscriptions import signals
+
+        from . import receivers
+
+        signals.payment_success.connect(
+            receivers.on_payment_success, dispatch_uid="wallets.on_payment_success"
+        )
+        signals.payment_failed.connect(
+            receivers.on_payment_failed, dispatch_uid="wallets.on_payment_failed"
+        )

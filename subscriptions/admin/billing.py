@@ -48,7 +48,7 @@ class ReasonForm(forms.Form):
     )
 
 
-def action_with_reason(
+def action_with_form(
     modeladmin: admin.ModelAdmin,
     request: HttpRequest,
     queryset: QuerySet,
@@ -57,12 +57,14 @@ def action_with_reason(
     action_name: str,
     operation: Callable,
     done: str,
+    form_class: type[forms.Form] = ReasonForm,
 ):
-    """An admin action that first asks for a mandatory reason on an intermediate page."""
-    form = ReasonForm(request.POST if "apply" in request.POST else None)
+    """An admin action that first asks for details (by default a mandatory reason) on an
+    intermediate page, then runs ``operation(obj, cleaned_data)`` on each row."""
+    form = form_class(request.POST if "apply" in request.POST else None)
     if "apply" in request.POST and form.is_valid():
-        reason = form.cleaned_data["reason"]
-        run_service_action(modeladmin, request, queryset, lambda obj: operation(obj, reason), done)
+        data = form.cleaned_data
+        run_service_action(modeladmin, request, queryset, lambda obj: operation(obj, data), done)
         return None
     return TemplateResponse(
         request,
@@ -182,28 +184,28 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel at period end (with a reason)")
     def cancel_at_period_end_action(self, request, queryset):
-        return action_with_reason(
+        return action_with_form(
             self,
             request,
             queryset,
             title="Cancel at the period end",
             action_name="cancel_at_period_end_action",
-            operation=lambda obj, reason: services.subscription_cancel(
-                subscription=obj, at_period_end=True, reason=reason
+            operation=lambda obj, data: services.subscription_cancel(
+                subscription=obj, at_period_end=True, reason=data["reason"]
             ),
             done="subscription(s) set to cancel at the period end",
         )
 
     @admin.action(description="Cancel now (with a reason)")
     def cancel_now(self, request, queryset):
-        return action_with_reason(
+        return action_with_form(
             self,
             request,
             queryset,
             title="Cancel now",
             action_name="cancel_now",
-            operation=lambda obj, reason: services.subscription_cancel(
-                subscription=obj, at_period_end=False, reason=reason
+            operation=lambda obj, data: services.subscription_cancel(
+                subscription=obj, at_period_end=False, reason=data["reason"]
             ),
             done="subscription(s) cancelled",
         )
@@ -272,13 +274,13 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Void selected invoices (with a reason)")
     def void_invoices(self, request, queryset):
-        return action_with_reason(
+        return action_with_form(
             self,
             request,
             queryset,
             title="Void invoices",
             action_name="void_invoices",
-            operation=lambda obj, reason: services.invoice_void(invoice=obj, reason=reason),
+            operation=lambda obj, data: services.invoice_void(invoice=obj, reason=data["reason"]),
             done="invoice(s) voided",
         )
 

@@ -1,0 +1,109 @@
+"""Wallet admin: balances and ledger rows are read-only; staff move money only through
+the adjustment action, which records who did it and why as a new ledger row."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+
+from subscriptions.admin.billing import action_with_form
+
+from .models import TopUp, Wallet, WalletTransaction
+from .services import wallet_adjust
+
+
+class AdjustmentForm(forms.Form):
+    amount = forms.DecimalField(
+        max_digits=14,
+        decimal_places=0,
+        help_text="Positive to credit, negative to debit (whole rupiah).",
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=200)
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        if amount == 0:
+            raise forms.ValidationError("An adjustment cannot be zero.")
+        return amount
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class WalletTransactionInline(admin.TabularInline):
+    model = WalletTransaction
+    fk_name = "wallet"
+    extra = 0
+    fields = ("created_at", "kind", "amount", "balance_after", "description", "created_by")
+    readonly_fields = fields
+    can_delete = False
+    ordering = ("-created_at", "-pk")
+    max_num = 0
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("created_by")[:50]
+
+
+@admin.register(Wallet)
+class WalletAdmin(admin.ModelAdmin):
+    list_display = ("user", "balance_display", "currency", "auto_pay", "updated_at")
+    list_filter = ("auto_pay", "currency")
+    list_select_related = ("user",)
+    search_fields = ("user__email", "user__username")
+    readonly_fields = ("user", "currency", "balance", "created_at", "updated_at")
+    fields = ("user", "currency", "balance", "auto_pay", "created_at", "updated_at")
+    actions = ("adjust_balance",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Balance", ordering="balance")
+    def balance_display(self, obj: Wallet) -> str:
+        return obj.balance_display
+
+    @admin.action(description="Adjust balance (credit or debit, with a reason)")
+    def adjust_balance(self, request, queryset):
+        return action_with_form(
+            self,
+            request,
+            queryset,
+            title="Adjust wallet balance",
+            action_name="adjust_balance",
+            form_class=AdjustmentForm,
+            operation=lambda wallet, data: wallet_adjust(
+                wallet=wallet,
+                amount=data["amount"],
+                reason=data["reason"],
+                created_by=request.user,
+            ),
+            done="wallet(s) adjusted",
+        )
+
+
+@admin.register(WalletTransaction)
+class WalletTransactionAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "wallet", "kind", "amount", "balance_after", "description")
+    list_filter = ("kind",)
+    list_select_related = ("wallet__user",)
+    search_fields = ("wallet__user__email", "idempotency_key", "description")
+    date_hierarchy = "created_at"
+
+
+@admin.register(TopUp)
+class TopUpAdmin(ReadOnlyAdmin):
+    list_display = ("order_id", "user", "amount", "status", "created_at", "completed_at")
+    list_filter = ("status",)
+    list_select_related = ("user",)
+    search_fields = ("order_id", "user__email")
+    date_hierarchy = "created_at"

@@ -1,0 +1,170 @@
+"""The prepaid wallet: one wallet per user, an append-only ledger, and top-ups.
+
+Design in a few lines:
+
+- ``Wallet.balance`` is a cache of the sum of its ledger rows. It changes only in
+  ``services.py``, in the same transaction as the ledger row that explains it, with
+  the wallet row locked (``select_for_update``), and the database refuses a
+  negative balance.
+- ``WalletTransaction`` rows are never edited or deleted: a correction is a new row
+  (``adjustment`` or ``reversal``). Every row carries a unique idempotency key, so a
+  retried credit or debit returns the first result instead of moving money twice.
+- A ``TopUp`` is paid through the gateway like an invoice (a ``subscriptions.Payment``
+  with no invoice); the wallet is credited once, when that payment settles.
+- ``TopUp`` and ``WalletTransaction`` send the spec's ``topup_completed``,
+  ``wallet_credited`` and ``wallet_debited`` from ``post_save`` handlers registered
+  by ``subscriptions.signals`` (which never imports this app).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from subscriptions.models import Invoice, Payment
+from subscriptions.money import format_money
+from subscriptions.tracking import TrackedModel
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+class LedgerRowImmutable(Exception):
+    """Raised when code tries to edit or delete a ledger row."""
+
+
+class Wallet(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallet"
+    )
+    currency = models.CharField(max_length=3, default="IDR")
+    balance = models.DecimalField(**MONEY, default=Decimal("0"), editable=False)
+    auto_pay = models.BooleanField(
+        default=False, help_text="Pay renewal invoices from the wallet when it holds enough."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(balance__gte=0), name="wallet_balance_not_negative")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.balance_display}"
+
+    @property
+    def balance_display(self) -> str:
+        return format_money(self.balance, self.currency)
+
+
+class TransactionKind(models.TextChoices):
+    TOP_UP = "top_up", "Top-up"
+    PAYMENT = "payment", "Payment"
+    REFUND = "refund", "Refund"
+    ADJUSTMENT = "adjustment", "Adjustment"
+    REVERSAL = "reversal", "Reversal"
+
+
+class WalletTransaction(models.Model):
+    """One ledger row: a signed movement of money and the balance right after it."""
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="transactions")
+    amount = models.DecimalField(**MONEY, editable=False)
+    kind = models.CharField(max_length=10, choices=TransactionKind.choices, editable=False)
+    balance_after = models.DecimalField(**MONEY, editable=False)
+    idempotency_key = models.CharField(max_length=120, unique=True, editable=False)
+    description = models.CharField(max_length=255, blank=True, editable=False)
+    topup = models.ForeignKey(
+        "TopUp", on_delete=models.PROTECT, null=True, blank=True, related_name="transactions"
+    )
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="wallet_transactions"
+    )
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="wallet_transactions"
+    )
+    reverses = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The staff member who made an adjustment.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="wallet_tx_amount_not_zero"),
+            models.CheckConstraint(
+                condition=Q(balance_after__gte=0), name="wallet_tx_balance_not_negative"
+            ),
+        ]
+        indexes = [models.Index(fields=["wallet", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount_display}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise LedgerRowImmutable("Wallet ledger rows are append-only; add a correction.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise LedgerRowImmutable("Wallet ledger rows are append-only; add a correction.")
+
+    @property
+    def amount_display(self) -> str:
+        sign = "+" if self.amount > 0 else ""
+        return sign + format_money(self.amount, self.wallet.currency)
+
+    @property
+    def is_credit(self) -> bool:
+        return self.amount > 0
+
+
+class TopUpStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCESS = "success", "Completed"
+    FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Expired"
+
+
+class TopUp(TrackedModel):
+    tracked_fields = ("status",)
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="topups")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="topups"
+    )
+    amount = models.DecimalField(**MONEY)
+    order_id = models.CharField(max_length=50, unique=True)
+    status = models.CharField(
+        max_length=7, choices=TopUpStatus.choices, default=TopUpStatus.PENDING
+    )
+    payment = models.OneToOneField(
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="topup"
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="topup_amount_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"Top-up {self.order_id} ({self.get_status_display()})"
+
+    @property
+    def amount_display(self) -> str:
+        return format_money(self.amount, self.wallet.currency)

@@ -1,0 +1,311 @@
+"""Wallet services: the only code that moves money in or out of a wallet.
+
+Every movement is ``_post``: one transaction that locks the wallet row, refuses a
+debit larger than the balance (``InsufficientFunds``), writes the ledger row and
+the new balance together, and returns the existing row when the idempotency key
+was used before. The same key with a different wallet or amount is an error, not
+a silent success.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from subscriptions.exceptions import (
+    AmountMismatch,
+    BillingError,
+    InsufficientFunds,
+    InvoiceNotPayable,
+)
+from subscriptions.models import Invoice, Payment
+from subscriptions.money import format_money, round_money
+from subscriptions.services import (
+    new_order_id,
+    payment_apply_status,
+    payment_create,
+    payment_record_refund,
+)
+
+from .app_settings import app_settings
+from .models import TopUp, TopUpStatus, TransactionKind, Wallet, WalletTransaction
+
+
+class IdempotencyConflict(BillingError):
+    default_message = "This operation was already recorded with different details."
+
+
+def wallet_get_or_create(*, user) -> Wallet:
+    wallet = Wallet.objects.filter(user=user).first()
+    if wallet is not None:
+        return wallet
+    try:
+        with transaction.atomic():
+            return Wallet.objects.create(user=user, currency=app_settings.CURRENCY)
+    except IntegrityError:  # created concurrently
+        return Wallet.objects.get(user=user)
+
+
+@transaction.atomic
+def _post(
+    *,
+    wallet: Wallet,
+    amount: Decimal,
+    kind: str,
+    idempotency_key: str,
+    description: str = "",
+    topup: TopUp | None = None,
+    payment: Payment | None = None,
+    invoice: Invoice | None = None,
+    reverses: WalletTransaction | None = None,
+    created_by=None,
+) -> WalletTransaction:
+    amount = round_money(Decimal(amount), wallet.currency)
+    if amount == 0:
+        raise BillingError("A wallet movement cannot be zero.")
+    locked = Wallet.objects.select_for_update().get(pk=wallet.pk)
+    existing = WalletTransaction.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if existing.wallet_id != locked.pk or existing.amount != amount:
+            raise IdempotencyConflict()
+        wallet.balance = locked.balance
+        return existing
+    new_balance = locked.balance + amount
+    if new_balance < 0:
+        raise InsufficientFunds(
+            f"The wallet holds {format_money(locked.balance, locked.currency)}; "
+            f"{format_money(-amount, locked.currency)} is needed."
+        )
+    row = WalletTransaction.objects.create(
+        wallet=locked,
+        amount=amount,
+        kind=kind,
+        balance_after=new_balance,
+        idempotency_key=idempotency_key,
+        description=description[:255],
+        topup=topup,
+        payment=payment,
+        invoice=invoice,
+        reverses=reverses,
+        created_by=created_by,
+    )
+    locked.balance = new_balance
+    locked.save(update_fields=["balance", "updated_at"])
+    wallet.balance = new_balance
+    return row
+
+
+def wallet_credit(
+    *, wallet: Wallet, amount: Decimal, kind: str, idempotency_key: str, **details
+) -> WalletTransaction:
+    if Decimal(amount) <= 0:
+        raise BillingError("A credit must be a positive amount.")
+    return _post(
+        wallet=wallet, amount=amount, kind=kind, idempotency_key=idempotency_key, **details
+    )
+
+
+def wallet_debit(
+    *, wallet: Wallet, amount: Decimal, kind: str, idempotency_key: str, **details
+) -> WalletTransaction:
+    if Decimal(amount) <= 0:
+        raise BillingError("A debit must be a positive amount.")
+    return _post(
+        wallet=wallet,
+        amount=-Decimal(amount),
+        kind=kind,
+        idempotency_key=idempotency_key,
+        **details,
+    )
+
+
+@transaction.atomic
+def wallet_set_auto_pay(*, wallet: Wallet, enabled: bool) -> Wallet:
+    locked = Wallet.objects.select_for_update().get(pk=wallet.pk)
+    locked.auto_pay = enabled
+    locked.save(update_fields=["auto_pay", "updated_at"])
+    return locked
+
+
+def validate_topup_amount(amount: Decimal, currency: str = "IDR") -> Decimal:
+    """The amount rounded to whole rupiah, or a ``BillingError`` saying the limits."""
+    amount = round_money(Decimal(amount), currency)
+    low, high = app_settings.TOPUP_MIN, app_settings.TOPUP_MAX
+    if amount < low or amount > high:
+        raise BillingError(
+            f"A top-up must be between {format_money(low, currency)} and "
+            f"{format_money(high, currency)}."
+        )
+    return amount
+
+
+@transaction.atomic
+def topup_create(*, user, amount: Decimal, gateway: str = "") -> TopUp:
+    """A pending top-up with the gateway payment that will pay it (no money moves yet)."""
+    wallet = wallet_get_or_create(user=user)
+    amount = validate_topup_amount(amount, wallet.currency)
+    order_id = new_order_id("TOPUP")
+    payment = payment_create(
+        user=user,
+        amount=amount,
+        currency=wallet.currency,
+        gateway=gateway,
+        order_id=order_id,
+    )
+    return TopUp.objects.create(
+        wallet=wallet, user=user, amount=amount, order_id=order_id, payment=payment
+    )
+
+
+@transaction.atomic
+def topup_complete(*, topup: TopUp, now: dt.datetime | None = None) -> TopUp:
+    """Credit the wallet for a settled top-up, exactly once however often it is called."""
+    topup = TopUp.objects.select_for_update().select_related("wallet").get(pk=topup.pk)
+    if topup.status == TopUpStatus.SUCCESS:
+        return topup
+    wallet_credit(
+        wallet=topup.wallet,
+        amount=topup.amount,
+        kind=TransactionKind.TOP_UP,
+        idempotency_key=f"topup:{topup.pk}",
+        description=f"Top-up {topup.order_id}",
+        topup=topup,
+        payment=topup.payment,
+    )
+    topup.status = TopUpStatus.SUCCESS
+    topup.completed_at = now or timezone.now()
+    topup.save(update_fields=["status", "completed_at", "updated_at"])
+    return topup
+
+
+@transaction.atomic
+def topup_fail(*, topup: TopUp, expired: bool = False) -> TopUp:
+    topup = TopUp.objects.select_for_update().get(pk=topup.pk)
+    if topup.status != TopUpStatus.PENDING:
+        return topup
+    topup.status = TopUpStatus.EXPIRED if expired else TopUpStatus.FAILED
+    topup.save(update_fields=["status", "updated_at"])
+    return topup
+
+
+@transaction.atomic
+def wallet_pay_invoice(*, invoice: Invoice, user=None) -> Payment:
+    """Pay an open invoice from its owner's wallet: a settled ``wallet`` payment and the
+    debit in one transaction, so the invoice is paid through the same path (and signals)
+    as a gateway payment, or nothing happens at all."""
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if user is not None and invoice.user_id != user.pk:
+        raise InvoiceNotPayable("This invoice belongs to someone else.")
+    if not invoice.is_payable:
+        raise InvoiceNotPayable(
+            f"Invoice {invoice} is {invoice.get_status_display().lower()} and cannot be paid."
+        )
+    wallet = wallet_get_or_create(user=invoice.user)
+    if wallet.currency != invoice.currency:
+        raise InvoiceNotPayable("The wallet's currency does not match the invoice.")
+    payment = payment_create(
+        user=invoice.user,
+        amount=invoice.total,
+        currency=invoice.currency,
+        invoice=invoice,
+        payment_type="wallet",
+        gateway="wallet",
+        order_id=new_order_id(f"{invoice.number}-W"),
+    )
+    wallet_debit(
+        wallet=wallet,
+        amount=invoice.total,
+        kind=TransactionKind.PAYMENT,
+        idempotency_key=f"payment:{payment.order_id}",
+        description=f"Payment of invoice {invoice.number}",
+        payment=payment,
+        invoice=invoice,
+    )
+    update = payment_apply_status(
+        payment=payment, transaction_status="settlement", payment_type="wallet"
+    )
+    return update.payment
+
+
+@transaction.atomic
+def wallet_refund_payment(
+    *,
+    payment: Payment,
+    amount: Decimal | None = None,
+    reason: str,
+    created_by=None,
+    idempotency_key: str | None = None,
+) -> WalletTransaction:
+    """Refund (part of) a paid payment to its owner's wallet instead of the gateway."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise BillingError("A reason is required for a refund.")
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    amount = payment.refundable_amount if amount is None else Decimal(amount)
+    if amount <= 0 or amount > payment.refundable_amount:
+        raise AmountMismatch(
+            f"At most {format_money(payment.refundable_amount, payment.currency)} "
+            "of this payment can still be refunded."
+        )
+    key = idempotency_key or f"refund:{payment.order_id}:{uuid.uuid4().hex}"
+    existing = WalletTransaction.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        return existing
+    payment_record_refund(payment=payment, amount=amount)
+    return wallet_credit(
+        wallet=wallet_get_or_create(user=payment.user),
+        amount=amount,
+        kind=TransactionKind.REFUND,
+        idempotency_key=key,
+        description=f"Refund of {payment.invoice or payment.order_id}: {reason}",
+        payment=payment,
+        invoice=payment.invoice,
+        created_by=created_by,
+    )
+
+
+def wallet_adjust(
+    *,
+    wallet: Wallet,
+    amount: Decimal,
+    reason: str,
+    created_by,
+    idempotency_key: str | None = None,
+) -> WalletTransaction:
+    """A staff correction (credit if positive, debit if negative) with a mandatory reason."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise BillingError("A reason is required for an adjustment.")
+    return _post(
+        wallet=wallet,
+        amount=Decimal(amount),
+        kind=TransactionKind.ADJUSTMENT,
+        idempotency_key=idempotency_key or f"adjust:{uuid.uuid4().hex}",
+        description=f"Adjustment: {reason}",
+        created_by=created_by,
+    )
+
+
+@transaction.atomic
+def wallet_reverse(*, entry: WalletTransaction, reason: str, created_by) -> WalletTransaction:
+    """Undo a ledger row with an opposite row (the original stays as it was)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise BillingError("A reason is required for a reversal.")
+    if entry.kind == TransactionKind.REVERSAL:
+        raise BillingError("A reversal cannot itself be reversed; add an adjustment.")
+    if WalletTransaction.objects.filter(reverses=entry).exists():
+        raise BillingError("This entry has already been reversed.")
+    return _post(
+        wallet=entry.wallet,
+        amount=-entry.amount,
+        kind=TransactionKind.REVERSAL,
+        idempotency_key=f"reverse:{entry.pk}",
+        description=f"Reversal of #{entry.pk}: {reason}",
+        reverses=entry,
+        created_by=created_by,
+    )
