@@ -1,0 +1,75 @@
+# The front door: `make run` and `make test` work on a fresh machine with only
+# python3.11 installed. Node is needed only for `make css` (the built CSS is committed).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Reinstall only when the lock (or the project metadata) changes.
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# pytest-xdist workers; `make test PYTEST_WORKERS=0` runs in one process.
+PYTEST_WORKERS ?= auto
+PYTEST_ARGS ?=
+
+# Local development runs in DEBUG on the SQLite default with email on the console.
+DEV_ENV := DEBUG=1
+
+.PHONY: help install run serve migrate seed test lint fmt css check clean
+
+help:
+	@echo "make run    install, migrate, load demo data and serve on http://$(HOST):$(PORT)"
+	@echo "make test   install and run the whole test suite (honours DATABASE_URL)"
+	@echo "make lint   ruff check + ruff format --check"
+	@echo "make fmt    ruff --fix + ruff format"
+	@echo "make css    rebuild static/css/app.css with Tailwind (needs Node)"
+	@echo "make check  makemigrations --check and Django's system checks"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet -r requirements.lock
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet --no-deps -e .
+	@touch $@
+
+install: $(STAMP)
+
+migrate: install
+	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	$(DEV_ENV) $(BIN)/python manage.py seed_demo
+
+run: seed serve
+
+serve: install
+	$(DEV_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: install
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+check: install
+	$(DEV_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+	$(DEV_ENV) $(BIN)/python manage.py check
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+# crispy-tailwind's templates are read from the venv, so install Python packages first.
+css: install node_modules/.package-lock.json
+	npx tailwindcss -c tailwind.config.js -i static/src/app.css -o static/css/app.css --minify
+
+clean:
+	rm -rf $(VENV) node_modules var/staticfiles .pytest_cache

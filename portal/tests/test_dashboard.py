@@ -1,0 +1,343 @@
+"""The billing dashboard at /billing/: who may see it, what it says about the current
+subscription, and that it costs the same few queries however many invoices exist."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from portal import presenters
+from subscriptions.models import SubscriptionStatus
+from subscriptions.services import LineSpec, invoice_create
+from subscriptions.tests.factories import PlanFactory, SubscriptionFactory
+
+JAKARTA = ZoneInfo("Asia/Jakarta")
+URL = "/billing/"
+
+
+def at(year, month, day, hour=10):
+    return dt.datetime(year, month, day, hour, tzinfo=JAKARTA)
+
+
+@pytest.fixture
+def pro(db):
+    return PlanFactory(
+        name="Pro",
+        slug="pro-monthly",
+        price=Decimal("150000"),
+        features={"max_projects": 20, "support": "email", "api_access": True},
+    )
+
+
+@pytest.fixture
+def signed_in(client, alice):
+    client.force_login(alice)
+    return client
+
+
+def make_invoices(user, count, *, plan=None):
+    for i in range(count):
+        invoice_create(
+            user=user,
+            plan=plan,
+            lines=[LineSpec(description=f"Line {i}", unit_amount=Decimal("150000"), plan=plan)],
+        )
+
+
+# --- access -------------------------------------------------------------------------
+
+
+def test_the_dashboard_is_routed_as_portal_dashboard():
+    assert reverse("portal:dashboard") == URL
+
+
+def test_an_anonymous_visitor_is_sent_to_sign_in_and_back(client, db):
+    response = client.get(URL)
+
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('account_login')}?next={URL}"
+
+
+def test_the_home_page_leads_to_the_dashboard(signed_in):
+    response = signed_in.get("/")
+
+    assert response.status_code == 302
+    assert response["Location"] == URL
+
+
+def test_the_dashboard_only_answers_get(signed_in):
+    assert signed_in.post(URL).status_code == 405
+
+
+# --- what it shows ----------------------------------------------------------------------
+
+
+def test_a_user_without_a_subscription_is_invited_to_choose_a_plan(signed_in):
+    response = signed_in.get(URL)
+
+    assert response.status_code == 200
+    assert b"have a subscription yet" in response.content
+    assert b"No invoices yet." in response.content
+
+
+def test_the_page_uses_the_portal_layout(signed_in, alice):
+    body = signed_in.get(URL).content.decode()
+
+    assert 'id="notifications"' in body
+    assert """hx-headers='{"X-CSRFToken": """ in body
+    assert "/static/django_htmx/htmx" in body  # served by us, not a CDN
+    assert alice.email in body
+    assert f'action="{reverse("account_logout")}"' in body
+    assert reverse("account_email") in body
+
+
+def test_an_active_subscription_shows_plan_price_status_and_renewal(signed_in, alice, pro):
+    SubscriptionFactory(
+        user=alice,
+        plan=pro,
+        current_period_start=at(2026, 12, 3),
+        current_period_end=at(2027, 1, 3),
+    )
+
+    body = signed_in.get(URL).content.decode()
+
+    assert "Pro" in body
+    assert "Rp 150.000" in body
+    assert "Active" in body
+    assert "Renews on 3 Jan 2027 for Rp 150.000." in body
+    assert "3 Dec 2026 – 3 Jan 2027" in body
+    assert "Up to 20 projects" in body
+    assert "Email support" in body
+    assert "API access" in body
+
+
+def test_a_trialing_subscription_says_when_the_trial_ends(signed_in, alice, pro):
+    SubscriptionFactory(
+        user=alice,
+        plan=pro,
+        status=SubscriptionStatus.TRIALING,
+        trial_end=at(2027, 1, 17),
+        current_period_start=at(2027, 1, 3),
+        current_period_end=at(2027, 1, 17),
+    )
+
+    body = signed_in.get(URL).content.decode()
+
+    assert "Trial" in body
+    assert "Trial ends on 17 Jan 2027, then Rp 150.000 every month." in body
+
+
+def test_a_paused_subscription_says_when_it_resumes(signed_in, alice, pro):
+    SubscriptionFactory(
+        user=alice,
+        plan=pro,
+        status=SubscriptionStatus.PAUSED,
+        paused_at=at(2027, 1, 10),
+        resume_at=at(2027, 2, 1),
+    )
+
+    body = signed_in.get(URL).content.decode()
+
+    assert "Paused, resumes on 1 Feb 2027." in body
+
+
+def test_a_cancellation_at_period_end_says_when_it_cancels(signed_in, alice, pro):
+    SubscriptionFactory(
+        user=alice,
+        plan=pro,
+        cancel_at_period_end=True,
+        current_period_start=at(2026, 12, 3),
+        current_period_end=at(2027, 1, 3),
+    )
+
+    body = signed_in.get(URL).content.decode()
+
+    assert "Cancels on 3 Jan 2027." in body
+    assert "Renews on" not in body
+
+
+def test_a_pending_subscription_says_payment_is_pending(signed_in, alice, pro):
+    SubscriptionFactory(user=alice, plan=pro, status=SubscriptionStatus.PENDING)
+
+    body = signed_in.get(URL).content.decode()
+
+    assert "Payment pending" in body
+
+
+def test_a_past_due_subscription_says_so(signed_in, alice, pro):
+    SubscriptionFactory(user=alice, plan=pro, status=SubscriptionStatus.PAST_DUE)
+
+    assert "Past due" in signed_in.get(URL).content.decode()
+
+
+def test_dates_are_shown_in_the_portal_time_zone(signed_in, alice, pro):
+    # 20:00 UTC on 2 Jan is already 3 Jan in Jakarta (UTC+7).
+    SubscriptionFactory(
+        user=alice,
+        plan=pro,
+        current_period_start=dt.datetime(2026, 12, 2, 20, tzinfo=dt.UTC),
+        current_period_end=dt.datetime(2027, 1, 2, 20, tzinfo=dt.UTC),
+    )
+
+    assert "Renews on 3 Jan 2027" in signed_in.get(URL).content.decode()
+
+
+def test_recent_invoices_are_the_users_own_latest_five(signed_in, alice, bob, pro):
+    make_invoices(alice, 7, plan=pro)
+    make_invoices(bob, 1, plan=pro)
+    alice_numbers = list(
+        alice.invoices.order_by("-issued_at", "-pk").values_list("number", flat=True)
+    )
+    bob_number = bob.invoices.get().number
+
+    body = signed_in.get(URL).content.decode()
+
+    for number in alice_numbers[:5]:
+        assert number in body
+    for number in alice_numbers[5:]:
+        assert number not in body
+    assert bob_number not in body
+
+
+def test_a_stranger_never_sees_another_users_subscription(client, alice, bob, pro):
+    SubscriptionFactory(user=alice, plan=PlanFactory(name="Alice Only Plan"))
+    client.force_login(bob)
+
+    body = client.get(URL).content.decode()
+
+    assert "Alice Only Plan" not in body
+    assert "have a subscription yet" in body
+
+
+# --- HTMX -------------------------------------------------------------------------------
+
+
+def test_an_htmx_request_for_the_subscription_card_gets_only_that_fragment(signed_in, alice, pro):
+    SubscriptionFactory(user=alice, plan=pro)
+
+    response = signed_in.get(URL, headers={"HX-Request": "true", "HX-Target": "subscription-card"})
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert body.lstrip().startswith('<section id="subscription-card"')
+    assert "<html" not in body
+    assert "Renews on" in body
+    assert "HX-Request" in response["Vary"]
+
+
+def test_an_htmx_request_for_another_target_gets_the_whole_page(signed_in):
+    response = signed_in.get(URL, headers={"HX-Request": "true", "HX-Target": "elsewhere"})
+
+    assert "<html" in response.content.decode()
+
+
+# --- query count ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("invoice_count", [1, 60])
+def test_the_dashboard_runs_a_constant_number_of_queries(
+    signed_in, alice, pro, invoice_count, django_assert_max_num_queries
+):
+    SubscriptionFactory(user=alice, plan=pro)
+    make_invoices(alice, invoice_count, plan=pro)
+
+    # session, user, subscription, invoices (+1 spare for the session save after login).
+    with django_assert_max_num_queries(5):
+        response = signed_in.get(URL)
+
+    assert response.status_code == 200
+
+
+# --- presenters (the sentences, without HTTP) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("features", "lines"),
+    [
+        ({"max_projects": 3, "support": "email"}, ["Up to 3 projects", "Email support"]),
+        ({"max_projects": 1}, ["Up to 1 project"]),
+        ({"max_projects": -1}, ["Unlimited projects"]),
+        ({"max_projects": None}, ["Unlimited projects"]),
+        ({"max_members": 5000}, ["Up to 5.000 members"]),
+        (
+            {"custom_domain": True, "sso": True, "audit_log": False},
+            ["Custom domain", "Single sign-on (SSO)"],
+        ),
+        ({"storage_gb": 50}, ["Storage gb: 50"]),
+        ({}, []),
+        (None, []),
+    ],
+)
+def test_plan_features_read_as_short_lines(features, lines):
+    assert presenters.plan_features(features) == lines
+
+
+def test_a_scheduled_downgrade_says_what_it_switches_to(db):
+    starter = PlanFactory(name="Starter", price=Decimal("49000"))
+    subscription = SubscriptionFactory(
+        current_period_end=at(2027, 1, 3),
+        scheduled_plan=starter,
+        scheduled_change_at=at(2027, 1, 3),
+    )
+
+    assert presenters.next_step(subscription) == (
+        "Switches to Starter on 3 Jan 2027 and renews for Rp 49.000."
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "sentence", "tone"),
+    [
+        ({"status": "active"}, "Renews on 3 Jan 2027 for Rp 150.000.", "success"),
+        ({"status": "active", "cancel_at_period_end": True}, "Cancels on 3 Jan 2027.", "warning"),
+        (
+            {"status": "trialing", "trial_end": at(2027, 1, 3), "cancel_at_period_end": True},
+            "Cancels on 3 Jan 2027, when the trial ends.",
+            "warning",
+        ),
+        ({"status": "paused", "resume_at": None}, "Paused until you resume it.", "neutral"),
+        (
+            {"status": "cancelled", "ended_at": at(2026, 12, 20)},
+            "Cancelled on 20 Dec 2026.",
+            "neutral",
+        ),
+        ({"status": "expired", "ended_at": at(2026, 12, 21)}, "Expired on 21 Dec 2026.", "neutral"),
+        (
+            {"status": "past_due"},
+            "Past due: pay the open invoice to keep your subscription.",
+            "danger",
+        ),
+    ],
+)
+def test_every_status_has_a_sentence_and_a_tone(db, changes, sentence, tone):
+    subscription = SubscriptionFactory.build(
+        plan=PlanFactory.build(price=Decimal("150000")),
+        current_period_start=at(2026, 12, 3),
+        current_period_end=at(2027, 1, 3),
+        **changes,
+    )
+
+    summary = presenters.subscription_summary(subscription)
+
+    assert summary.next_step == sentence
+    assert summary.tone == tone
+
+
+def test_billing_cycle_reads_in_words(db):
+    assert presenters.billing_cycle(PlanFactory.build(interval_unit="month")) == "Monthly"
+    assert presenters.billing_cycle(PlanFactory.build(interval_unit="year")) == "Yearly"
+    assert (
+        presenters.billing_cycle(PlanFactory.build(interval_unit="month", interval=3))
+        == "Every 3 months"
+    )
+
+
+def test_format_date_uses_the_current_time_zone():
+    assert presenters.format_date(dt.datetime(2027, 1, 2, 20, tzinfo=dt.UTC)) == "3 Jan 2027"
+    assert presenters.format_date(None) == ""
+    assert timezone.get_current_timezone_name() == "Asia/Jakarta"

@@ -1,0 +1,74 @@
+"""Production settings: ``check --deploy`` is clean with real values, and the portal
+refuses to start without a SECRET_KEY when DEBUG is off.
+
+Settings are read once per process, so each case runs manage.py in a subprocess with
+its own environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+PRODUCTION_ENV = {
+    "DEBUG": "0",
+    "ALLOWED_HOSTS": "billing.example.com",
+    "SITE_URL": "https://billing.example.com",
+}
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    base = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "SITE_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env={**base, "DJANGO_SETTINGS_MODULE": "portal.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    env = {**PRODUCTION_ENV, "SECRET_KEY": secrets.token_urlsafe(64)}
+
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_about_a_weak_secret_key():
+    env = {**PRODUCTION_ENV, "SECRET_KEY": "short"}
+
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+
+    assert result.returncode != 0
+    assert "security.W009" in result.stdout + result.stderr
+
+
+def test_starting_without_a_secret_key_and_debug_off_fails_with_a_clear_error():
+    result = manage("check", env=PRODUCTION_ENV)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+@pytest.mark.parametrize("debug", ["1", "true"])
+def test_debug_runs_with_the_development_key(debug):
+    result = manage("check", env={"DEBUG": debug})
+
+    assert result.returncode == 0, result.stderr
