@@ -154,6 +154,9 @@ class Subscription(TrackedModel):
     )
     scheduled_change_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # When it became past_due: the grace period (SUBSCRIPTIONS_GRACE_PERIOD_DAYS) runs
+    # from here, and it expires when that ends.
+    past_due_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -458,3 +461,27 @@ class WebhookLog(TrackedModel):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.order_id or '?'} {self.transaction_status} ({self.status})"
+
+
+class BillingEvent(models.Model):
+    """A once-only fact recorded by the billing run (a reminder sent, a dunning step).
+
+    ``key`` is unique, so a second run (or a second worker) that tries to record the
+    same fact fails to insert and does not send the reminder again.
+    """
+
+    key = models.CharField(max_length=150, unique=True)
+    kind = models.CharField(max_length=40)
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.key

@@ -11,7 +11,9 @@ compare each tracked field with the value it had when the row was loaded
 (``tracking.TrackedModel``), so each signal fires once per real transition:
 never for a re-save that changed nothing, and never when ``update_fields`` leaves
 the field out. ``subscription_renewed``, ``subscription_plan_changed`` and
-``subscription_cancel_scheduled`` are sent by the services that do those things.
+``subscription_cancel_scheduled`` are sent by the services that do those things;
+``subscription_trial_will_end``, ``subscription_renewal_upcoming`` and
+``invoice_payment_reminder`` by the billing run (``manage.py run_billing``).
 """
 
 from __future__ import annotations
@@ -49,6 +51,12 @@ subscription_plan_changed = Signal()
 # A cancellation was scheduled for the period end (the subscription stays active until
 # then and can be undone). kwargs: cancel_at (the period end), reason.
 subscription_cancel_scheduled = Signal()
+# The billing run: a trial ends in SUBSCRIPTIONS_TRIAL_REMINDER_DAYS (once per trial).
+# kwargs: trial_end.
+subscription_trial_will_end = Signal()
+# The billing run: the subscription renews in SUBSCRIPTIONS_RENEWAL_REMINDER_DAYS (once
+# per period). kwargs: renews_at, plan (the plan it renews on), amount.
+subscription_renewal_upcoming = Signal()
 
 # --- Payment lifecycle -------------------------------------------------------------
 
@@ -73,6 +81,9 @@ invoice_paid = Signal()
 invoice_overdue = Signal()
 # status became "void". kwargs: previous_status.
 invoice_voided = Signal()
+# The billing run: an overdue invoice is still unpaid (dunning, once per step of
+# SUBSCRIPTIONS_DUNNING_DAYS). kwargs: reminder_number, days_overdue.
+invoice_payment_reminder = Signal()
 
 # --- Webhook -----------------------------------------------------------------------
 

@@ -8,8 +8,12 @@ class WalletsConfig(AppConfig):
 
     def ready(self) -> None:
         from subscriptions import signals
+        from subscriptions.collectors import register_collector
 
         from . import receivers
+        from .services import wallet_autopay_invoice
+
+        register_collector("wallet", wallet_autopay_invoice)
 
         signals.payment_success.connect(
             receivers.on_payment_success, dispatch_uid="wallets.on_payment_success"

@@ -231,6 +231,15 @@ def wallet_pay_invoice(*, invoice: Invoice, user=None) -> Payment:
     return update.payment
 
 
+def wallet_autopay_invoice(invoice: Invoice) -> Payment | None:
+    """The billing run's collector: pay from the wallet when auto-pay is on and the
+    balance covers the invoice; otherwise leave the invoice open (``None``)."""
+    wallet = Wallet.objects.filter(user_id=invoice.user_id).first()
+    if wallet is None or not wallet.auto_pay or wallet.balance < invoice.total:
+        return None
+    return wallet_pay_invoice(invoice=invoice)
+
+
 @transaction.atomic
 def wallet_refund_payment(
     *,

@@ -149,6 +149,7 @@ def subscription_activate(
         subscription.current_period_end = plan_period_end(subscription.plan, now)
         subscription.billing_anchor = now
     subscription.ended_at = None
+    subscription.past_due_at = None
     subscription.save()
     return subscription
 
@@ -159,7 +160,8 @@ def subscription_mark_past_due(
 ) -> Subscription:
     subscription = _lock(subscription)
     _set_status(subscription, S.PAST_DUE)
-    subscription.save(update_fields=["status", "updated_at"])
+    subscription.past_due_at = now or timezone.now()
+    subscription.save(update_fields=["status", "past_due_at", "updated_at"])
     return subscription
 
 
@@ -429,6 +431,7 @@ def subscription_renew(
     old_plan = subscription.plan
     if subscription.status == S.PAST_DUE:
         _set_status(subscription, S.ACTIVE)
+        subscription.past_due_at = None
     subscription.current_period_start = start
     subscription.current_period_end = end
     if plan.pk != old_plan.pk:

@@ -1,0 +1,42 @@
+"""Handle everything that is due: renewals, trial ends, reminders, dunning, expiries.
+
+Safe to run from cron every few minutes, on several machines at once, and again after
+a crash: see ``subscriptions/services/billing_run.py``. Exits 1 if any row failed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from subscriptions.services.billing_run import run_billing
+
+
+class Command(BaseCommand):
+    help = "Run the billing cycle: renewals, trial endings, reminders, dunning and expiries."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--now",
+            help="Run as if it were this ISO date-time (for catching up or testing).",
+        )
+        parser.add_argument("--batch-size", type=int, default=None)
+
+    def handle(self, *args, now=None, batch_size=None, **options):
+        when = timezone.now()
+        if now:
+            try:
+                when = dt.datetime.fromisoformat(now)
+            except ValueError as exc:
+                raise CommandError(f"--now must be an ISO date-time, not {now!r}") from exc
+            if timezone.is_naive(when):
+                when = timezone.make_aware(when)
+        self.stdout.write(f"Billing run at {when.isoformat()}")
+        report = run_billing(now=when, batch_size=batch_size, progress=self.stdout.write)
+        self.stdout.write("Summary:")
+        self.stdout.write(report.summary())
+        if not report.ok:
+            raise CommandError(f"{len(report.failures)} item(s) failed; see above.")
+        self.stdout.write(self.style.SUCCESS("Billing run finished."))

@@ -1,0 +1,350 @@
+"""The billing run: find everything that is due and handle it, one row at a time.
+
+Each step walks the ids of due rows in batches (keyset pagination, so memory stays
+flat at any size), then handles each row in its own transaction: the row is locked
+with ``SELECT ... FOR UPDATE SKIP LOCKED`` *and the due condition is checked again
+under the lock*. So:
+
+- two runs at once (two machines, a cron overlap) never handle one row twice: the
+  second skips rows the first holds and re-checks the rest after the first commits;
+- a run killed halfway leaves every row either done or untouched, and the next run
+  finishes the job;
+- a failure on one row is recorded in the report and the run goes on.
+
+Reminders are sent once: each is recorded as a ``BillingEvent`` with a unique key in
+the same transaction as the signal that announces it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, models, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from .. import signals
+from ..app_settings import app_settings
+from ..collectors import collect_invoice
+from ..models import (
+    BillingEvent,
+    Invoice,
+    InvoiceReason,
+    InvoiceStatus,
+    Subscription,
+    SubscriptionStatus,
+)
+from .invoices import invoice_mark_overdue, invoice_pay
+from .subscriptions import (
+    renewal_period,
+    subscription_cancel,
+    subscription_create_renewal_invoice,
+    subscription_expire,
+    subscription_mark_past_due,
+    subscription_resume,
+)
+
+logger = logging.getLogger(__name__)
+S = SubscriptionStatus
+
+
+@dataclass
+class BillingReport:
+    counts: Counter = field(default_factory=Counter)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def summary(self) -> str:
+        lines = [f"{kind}: {count}" for kind, count in sorted(self.counts.items()) if count]
+        lines.append(f"failures: {len(self.failures)}")
+        lines.extend(f"  {kind} {item}: {reason}" for kind, item, reason in self.failures)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    model: type[models.Model]
+    due: Callable[[dt.datetime], Q]  # the condition, checked again under the lock
+    handle: Callable[[models.Model, dt.datetime], str | None]  # returns a count key or None
+    prepare: Callable[[models.QuerySet, dt.datetime], models.QuerySet] = lambda qs, now: qs
+
+
+def _once(key: str, kind: str, **links) -> bool:
+    """Record a once-only fact; False when it was recorded before (by any run)."""
+    try:
+        with transaction.atomic():
+            BillingEvent.objects.create(key=key, kind=kind, **links)
+    except IntegrityError:
+        return False
+    return True
+
+
+def _collect_or_leave_open(invoice: Invoice, now: dt.datetime) -> bool:
+    if invoice.total <= 0:
+        invoice_pay(invoice=invoice, now=now)
+        return True
+    return collect_invoice(invoice) is not None
+
+
+# --- Steps -------------------------------------------------------------------------------
+
+
+def _resume(sub: Subscription, now: dt.datetime) -> str:
+    subscription_resume(subscription=sub, now=now)
+    return "resumed"
+
+
+def _scheduled_cancel(sub: Subscription, now: dt.datetime) -> str:
+    subscription_cancel(subscription=sub, at_period_end=False, now=now)
+    return "cancelled_at_period_end"
+
+
+def _renewal_invoice_exists() -> Exists:
+    return Exists(
+        Invoice.objects.filter(
+            subscription=OuterRef("pk"),
+            period_start=OuterRef("current_period_end"),
+            reason__in=[InvoiceReason.RENEWAL, InvoiceReason.TRIAL_END],
+        ).exclude(status=InvoiceStatus.VOID)
+    )
+
+
+def _trial_end(sub: Subscription, now: dt.datetime) -> str:
+    invoice = subscription_create_renewal_invoice(subscription=sub, now=now)
+    if _collect_or_leave_open(invoice, now):
+        return "trials_converted"
+    subscription_mark_past_due(subscription=sub, now=now)
+    return "trials_unpaid"
+
+
+def _renew(sub: Subscription, now: dt.datetime) -> str:
+    invoice = subscription_create_renewal_invoice(subscription=sub, now=now)
+    if _collect_or_leave_open(invoice, now):
+        return "renewed_auto_paid"
+    return "renewal_invoiced"
+
+
+def _overdue(invoice: Invoice, now: dt.datetime) -> str:
+    invoice_mark_overdue(invoice=invoice)
+    sub = invoice.subscription
+    if sub is not None and invoice.reason in (InvoiceReason.RENEWAL, InvoiceReason.TRIAL_END):
+        sub = Subscription.objects.select_for_update().get(pk=sub.pk)
+        if sub.status == S.ACTIVE:
+            subscription_mark_past_due(subscription=sub, now=now)
+    return "invoices_overdue"
+
+
+def _dunning(invoice: Invoice, now: dt.datetime) -> str | None:
+    days_overdue = (now - invoice.due_date).days
+    reached = [day for day in app_settings.DUNNING_DAYS if days_overdue >= day]
+    if not reached:
+        return None
+    step = len(reached)
+    if not _once(f"dunning:{invoice.pk}:{step}", "dunning", invoice=invoice):
+        return None
+    if collect_invoice(invoice) is not None:
+        return "overdue_auto_paid"
+    signals.invoice_payment_reminder.send(
+        sender=Invoice, instance=invoice, reminder_number=step, days_overdue=days_overdue
+    )
+    return "dunning_reminders"
+
+
+def _expire_past_due(sub: Subscription, now: dt.datetime) -> str:
+    subscription_expire(subscription=sub, now=now)
+    return "expired_after_grace"
+
+
+def _expire_pending(sub: Subscription, now: dt.datetime) -> str:
+    subscription_expire(subscription=sub, now=now)
+    return "expired_unpaid_signups"
+
+
+def _renewal_reminder(sub: Subscription, now: dt.datetime) -> str | None:
+    key = f"renewal-reminder:{sub.pk}:{sub.current_period_end.isoformat()}"
+    if not _once(key, "renewal_reminder", subscription=sub):
+        return None
+    _, _, plan = renewal_period(sub)
+    signals.subscription_renewal_upcoming.send(
+        sender=Subscription,
+        instance=sub,
+        renews_at=sub.current_period_end,
+        plan=plan,
+        amount=plan.price,
+    )
+    return "renewal_reminders"
+
+
+def _trial_reminder(sub: Subscription, now: dt.datetime) -> str | None:
+    if not _once(
+        f"trial-reminder:{sub.pk}:{sub.trial_end.isoformat()}", "trial_reminder", subscription=sub
+    ):
+        return None
+    signals.subscription_trial_will_end.send(
+        sender=Subscription, instance=sub, trial_end=sub.trial_end
+    )
+    return "trial_reminders"
+
+
+def _days(name: str) -> dt.timedelta:
+    return dt.timedelta(days=getattr(app_settings, name))
+
+
+STEPS: list[Step] = [
+    Step(
+        "auto-resume",
+        Subscription,
+        lambda now: Q(status=S.PAUSED, resume_at__lte=now),
+        _resume,
+    ),
+    Step(
+        "scheduled cancellations",
+        Subscription,
+        lambda now: Q(
+            status__in=[S.ACTIVE, S.TRIALING],
+            cancel_at_period_end=True,
+            current_period_end__lte=now,
+        ),
+        _scheduled_cancel,
+    ),
+    Step(
+        "trial endings",
+        Subscription,
+        lambda now: (
+            Q(status=S.TRIALING, cancel_at_period_end=False, current_period_end__lte=now)
+            & ~Q(has_renewal_invoice=True)
+        ),
+        _trial_end,
+        prepare=lambda qs, now: qs.annotate(has_renewal_invoice=_renewal_invoice_exists()),
+    ),
+    Step(
+        "renewals",
+        Subscription,
+        lambda now: (
+            Q(status=S.ACTIVE, cancel_at_period_end=False, current_period_end__lte=now)
+            & ~Q(has_renewal_invoice=True)
+        ),
+        _renew,
+        prepare=lambda qs, now: qs.annotate(has_renewal_invoice=_renewal_invoice_exists()),
+    ),
+    Step(
+        "overdue invoices",
+        Invoice,
+        lambda now: Q(status=InvoiceStatus.OPEN, due_date__lte=now),
+        _overdue,
+    ),
+    Step(
+        "dunning",
+        Invoice,
+        lambda now: Q(
+            status=InvoiceStatus.OVERDUE,
+            due_date__lte=now - dt.timedelta(days=min(app_settings.DUNNING_DAYS, default=1)),
+        ),
+        _dunning,
+    ),
+    Step(
+        "expiry after grace",
+        Subscription,
+        lambda now: Q(status=S.PAST_DUE, past_due_at__lte=now - _days("GRACE_PERIOD_DAYS")),
+        _expire_past_due,
+    ),
+    Step(
+        "unpaid sign-ups",
+        Subscription,
+        lambda now: Q(status=S.PENDING, created_at__lte=now - _days("PENDING_SUBSCRIPTION_DAYS")),
+        _expire_pending,
+    ),
+    Step(
+        "trial reminders",
+        Subscription,
+        lambda now: Q(
+            status=S.TRIALING,
+            cancel_at_period_end=False,
+            trial_end__gt=now,
+            trial_end__lte=now + _days("TRIAL_REMINDER_DAYS"),
+        ),
+        _trial_reminder,
+    ),
+    Step(
+        "renewal reminders",
+        Subscription,
+        lambda now: Q(
+            status=S.ACTIVE,
+            cancel_at_period_end=False,
+            current_period_end__gt=now,
+            current_period_end__lte=now + _days("RENEWAL_REMINDER_DAYS"),
+        ),
+        _renewal_reminder,
+    ),
+]
+
+
+def register_step(step: Step) -> None:
+    """Let another app add a step (the gateway layer expires stale pending payments)."""
+    STEPS.append(step)
+
+
+def _due_ids(step: Step, now: dt.datetime, batch_size: int) -> Iterator[int]:
+    last = 0
+    while True:
+        qs = step.prepare(step.model._default_manager.all(), now)
+        batch = list(
+            qs.filter(step.due(now), pk__gt=last)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        yield from batch
+        if len(batch) < batch_size:
+            return
+        last = batch[-1]
+
+
+def _lock_if_still_due(step: Step, pk: int, now: dt.datetime):
+    qs = step.prepare(step.model._default_manager.all(), now)
+    # FOR UPDATE OF the row itself: the annotation's subquery is not locked.
+    return qs.select_for_update(skip_locked=True, of=("self",)).filter(step.due(now), pk=pk).first()
+
+
+def run_billing(
+    *,
+    now: dt.datetime | None = None,
+    batch_size: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> BillingReport:
+    now = now or timezone.now()
+    batch_size = batch_size or app_settings.BILLING_BATCH_SIZE
+    report = BillingReport()
+    say = progress or (lambda message: None)
+    for step in STEPS:
+        say(f"{step.name}…")
+        handled = 0
+        for pk in _due_ids(step, now, batch_size):
+            try:
+                with transaction.atomic():
+                    obj = _lock_if_still_due(step, pk, now)
+                    if obj is None:
+                        report.counts["skipped"] += 1
+                        continue
+                    outcome = step.handle(obj, now)
+            except Exception as error:  # one bad row must not stop the run
+                logger.exception(
+                    "Billing step %s failed for %s #%s", step.name, step.model.__name__, pk
+                )
+                report.failures.append((step.name, f"{step.model.__name__} #{pk}", str(error)))
+                continue
+            if outcome:
+                report.counts[outcome] += 1
+            handled += 1
+            if handled % 1000 == 0:
+                say(f"  {step.name}: {handled}")
+        if handled:
+            say(f"  {step.name}: {handled} done")
+    return report

@@ -1,0 +1,273 @@
+import datetime as dt
+import zoneinfo
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from subscriptions import services, signals
+from subscriptions.collectors import register_collector, unregister_collector
+from subscriptions.models import BillingEvent, Invoice, Subscription
+from subscriptions.services.billing_run import run_billing
+from subscriptions.tests.factories import PlanFactory, SubscriptionFactory
+
+JKT = zoneinfo.ZoneInfo("Asia/Jakarta")
+pytestmark = pytest.mark.django_db
+
+
+def at(year, month, day, hour=9):
+    return dt.datetime(year, month, day, hour, tzinfo=JKT)
+
+
+@pytest.fixture
+def plan():
+    return PlanFactory(name="Pro", price=Decimal("150000"))
+
+
+@pytest.fixture
+def events():
+    seen = []
+    names = [
+        "subscription_renewed",
+        "subscription_cancelled",
+        "subscription_expired",
+        "subscription_resumed",
+        "subscription_renewal_upcoming",
+        "subscription_trial_will_end",
+        "invoice_created",
+        "invoice_overdue",
+        "invoice_payment_reminder",
+        "invoice_voided",
+    ]
+    receivers = []
+    for name in names:
+
+        def receiver(sender, instance, _name=name, **kwargs):
+            seen.append((_name, instance.pk, kwargs.get("reminder_number")))
+
+        getattr(signals, name).connect(receiver)
+        receivers.append((name, receiver))
+    yield seen
+    for name, receiver in receivers:
+        getattr(signals, name).disconnect(receiver)
+
+
+def active(plan, start, end, **kwargs):
+    return SubscriptionFactory(
+        plan=plan,
+        current_period_start=start,
+        current_period_end=end,
+        billing_anchor=start,
+        **kwargs,
+    )
+
+
+def names(events):
+    return [name for name, *_ in events]
+
+
+def test_a_renewal_is_invoiced_at_the_period_end_once_however_often_the_run_goes(plan, events):
+    sub = active(plan, at(2026, 1, 31), at(2026, 2, 28))
+    assert run_billing(now=at(2026, 2, 27)).counts["renewal_invoiced"] == 0
+    first = run_billing(now=at(2026, 2, 28, 10))
+    second = run_billing(now=at(2026, 2, 28, 11))
+    assert first.counts["renewal_invoiced"] == 1
+    assert second.counts["renewal_invoiced"] == 0
+    invoice = Invoice.objects.get(subscription=sub)
+    assert invoice.reason == "renewal"
+    assert (invoice.period_start, invoice.period_end) == (at(2026, 2, 28), at(2026, 3, 31))
+    assert invoice.total == Decimal("150000")
+    assert names(events).count("invoice_created") == 1
+
+
+def test_paying_the_renewal_invoice_moves_the_subscription_into_the_next_period(plan, events):
+    sub = active(plan, at(2026, 1, 31), at(2026, 2, 28))
+    run_billing(now=at(2026, 2, 28, 10))
+    invoice = Invoice.objects.get(subscription=sub)
+    services.invoice_pay(invoice=invoice, now=at(2026, 3, 1))
+    sub.refresh_from_db()
+    assert (sub.current_period_start, sub.current_period_end) == (at(2026, 2, 28), at(2026, 3, 31))
+    assert names(events).count("subscription_renewed") == 1
+    # Nothing more is due until the next period end.
+    assert run_billing(now=at(2026, 3, 30)).counts["renewal_invoiced"] == 0
+
+
+def test_an_unpaid_renewal_goes_overdue_then_past_due_then_expires_after_the_grace(plan, events):
+    sub = active(plan, at(2026, 1, 1), at(2026, 2, 1))
+    run_billing(now=at(2026, 2, 1))
+    invoice = Invoice.objects.get(subscription=sub)
+    assert invoice.due_date == at(2026, 2, 8)
+
+    run_billing(now=at(2026, 2, 7))
+    sub.refresh_from_db()
+    assert sub.status == "active"
+
+    run_billing(now=at(2026, 2, 8, 10))
+    sub.refresh_from_db()
+    invoice.refresh_from_db()
+    assert invoice.status == "overdue"
+    assert sub.status == "past_due"
+    assert sub.past_due_at == at(2026, 2, 8, 10)
+
+    run_billing(
+        now=at(
+            2026,
+            2,
+            22,
+            9,
+        )
+    )  # 13 days 23 hours later: still in grace
+    sub.refresh_from_db()
+    assert sub.status == "past_due"
+    run_billing(now=at(2026, 2, 22, 10))  # exactly 14 days
+    sub.refresh_from_db()
+    invoice.refresh_from_db()
+    assert sub.status == "expired"
+    assert invoice.status == "void"
+    assert names(events).count("subscription_expired") == 1
+    assert names(events).count("invoice_overdue") == 1
+
+
+def test_dunning_reminders_follow_the_schedule_once_each(plan, events):
+    sub = active(plan, at(2026, 1, 1), at(2026, 2, 1))
+    run_billing(now=at(2026, 2, 1))
+    due = Invoice.objects.get(subscription=sub).due_date
+    for day in range(12):
+        for hour in (0, 12):
+            run_billing(now=due + dt.timedelta(days=day, hours=hour))
+    reminders = [number for name, _, number in events if name == "invoice_payment_reminder"]
+    assert reminders == [1, 2, 3]
+
+
+def test_a_run_that_was_down_for_days_sends_only_the_latest_dunning_step(plan, events):
+    sub = active(plan, at(2026, 1, 1), at(2026, 2, 1))
+    run_billing(now=at(2026, 2, 1))
+    due = Invoice.objects.get(subscription=sub).due_date
+    run_billing(now=due)
+    run_billing(now=due + dt.timedelta(days=8))
+    reminders = [number for name, _, number in events if name == "invoice_payment_reminder"]
+    assert reminders == [3]
+
+
+def test_a_scheduled_cancellation_ends_the_subscription_at_the_period_end_without_renewal(
+    plan, events
+):
+    sub = active(plan, at(2026, 1, 1), at(2026, 2, 1))
+    services.subscription_cancel(subscription=sub, at_period_end=True, reason="Too pricey")
+    run_billing(now=at(2026, 1, 31))
+    sub.refresh_from_db()
+    assert sub.status == "active"
+    report = run_billing(now=at(2026, 2, 1))
+    sub.refresh_from_db()
+    assert report.counts["cancelled_at_period_end"] == 1
+    assert sub.status == "cancelled"
+    assert sub.cancellation_reason == "Too pricey"
+    assert not Invoice.objects.filter(subscription=sub).exists()
+    assert "subscription_renewal_upcoming" not in names(events)
+
+
+def test_a_paused_subscription_resumes_on_its_date_and_is_never_billed_while_paused(plan, events):
+    sub = active(plan, at(2026, 1, 1), at(2026, 2, 1))
+    services.subscription_pause(subscription=sub, resume_at=at(2026, 3, 10), now=at(2026, 1, 21))
+    for day in (1, 15, 28):
+        run_billing(now=at(2026, 2, day))
+    assert not Invoice.objects.filter(subscription=sub).exists()
+    run_billing(now=at(2026, 3, 10))
+    sub.refresh_from_db()
+    assert sub.status == "active"
+    # 11 days of the period were left when it was paused.
+    assert sub.current_period_end == at(2026, 3, 21)
+    assert names(events).count("subscription_resumed") == 1
+
+
+def test_a_trial_end_is_invoiced_and_an_unpaid_trial_becomes_past_due(events):
+    plan = PlanFactory(price=Decimal("99000"), trial_period_days=14)
+    from subscriptions.tests.factories import UserFactory
+
+    sub = services.subscription_create(user=UserFactory(), plan=plan, now=at(2026, 1, 1))
+    assert sub.status == "trialing"
+    run_billing(now=at(2026, 1, 12))
+    assert [n for n in names(events) if n == "subscription_trial_will_end"] == [
+        "subscription_trial_will_end"
+    ]
+    report = run_billing(now=at(2026, 1, 15, 10))
+    sub.refresh_from_db()
+    invoice = Invoice.objects.get(subscription=sub)
+    assert report.counts["trials_unpaid"] == 1
+    assert invoice.reason == "trial_end"
+    assert sub.status == "past_due"
+    services.invoice_pay(invoice=invoice, now=at(2026, 1, 16))
+    sub.refresh_from_db()
+    assert sub.status == "active"
+    assert (sub.current_period_start, sub.current_period_end) == (
+        invoice.period_start,
+        invoice.period_end,
+    )
+
+
+def test_renewal_reminders_go_out_once_per_period(plan, events):
+    active(plan, at(2026, 1, 1), at(2026, 2, 1))
+    for day in (27, 29, 30, 31):
+        run_billing(now=at(2026, 1, day))
+    assert names(events).count("subscription_renewal_upcoming") == 1
+    assert BillingEvent.objects.filter(kind="renewal_reminder").count() == 1
+
+
+def test_an_unpaid_sign_up_expires_after_a_week(plan):
+    from subscriptions.tests.factories import UserFactory
+
+    sub = services.subscription_create(user=UserFactory(), plan=plan)
+    Subscription.objects.filter(pk=sub.pk).update(created_at=at(2026, 1, 1))
+    run_billing(now=at(2026, 1, 7))
+    sub.refresh_from_db()
+    assert sub.status == "pending"
+    run_billing(now=at(2026, 1, 8, 10))
+    sub.refresh_from_db()
+    assert sub.status == "expired"
+    assert sub.invoices.get().status == "void"
+
+
+def test_a_failing_row_is_reported_and_does_not_stop_the_run_or_leave_half_a_change(plan):
+    broken = active(plan, at(2026, 1, 1), at(2026, 2, 1))
+    healthy = active(PlanFactory(price=Decimal("1000")), at(2026, 1, 1), at(2026, 2, 1))
+
+    def explode(invoice):
+        if invoice.subscription_id == broken.pk:
+            raise RuntimeError("card network down")
+        return None
+
+    register_collector("explode", explode)
+    try:
+        report = run_billing(now=at(2026, 2, 1))
+    finally:
+        unregister_collector("explode")
+    assert not report.ok
+    assert report.failures == [("renewals", f"Subscription #{broken.pk}", "card network down")]
+    assert report.counts["renewal_invoiced"] == 1
+    assert not Invoice.objects.filter(subscription=broken).exists()  # rolled back whole
+    assert Invoice.objects.filter(subscription=healthy).exists()
+    # The next run finishes the job.
+    assert run_billing(now=at(2026, 2, 1, 10)).counts["renewal_invoiced"] == 1
+
+
+def test_the_command_prints_a_summary_and_fails_when_a_row_failed(plan, capsys):
+    active(plan, at(2026, 1, 1), at(2026, 2, 1))
+    call_command("run_billing", now="2026-02-01T10:00:00+07:00")
+    out = capsys.readouterr().out
+    assert "renewal_invoiced: 1" in out
+    assert "failures: 0" in out
+
+    active(plan, at(2026, 1, 1), at(2026, 2, 1))
+    register_collector("explode", lambda invoice: 1 / 0)
+    try:
+        with pytest.raises(CommandError, match="1 item"):
+            call_command("run_billing", now="2026-02-01T11:00:00+07:00")
+    finally:
+        unregister_collector("explode")
+    assert "division by zero" in capsys.readouterr().out
+
+
+def test_the_command_refuses_a_malformed_date():
+    with pytest.raises(CommandError, match="ISO"):
+        call_command("run_billing", now="next tuesday")
