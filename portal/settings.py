@@ -164,6 +164,19 @@ SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 # Billing (see subscriptions/app_settings.py for every SUBSCRIPTIONS_* setting).
 SUBSCRIPTIONS_CURRENCY = env.str("SUBSCRIPTIONS_CURRENCY", default="IDR")
 
+# Payments: Midtrans when MIDTRANS_SERVER_KEY is set, otherwise the offline sandbox
+# (which refuses to run with DEBUG off unless SUBSCRIPTIONS_SANDBOX_ALLOWED is set).
+MIDTRANS_SERVER_KEY = env.str("MIDTRANS_SERVER_KEY", default="")
+MIDTRANS_CLIENT_KEY = env.str("MIDTRANS_CLIENT_KEY", default="")
+MIDTRANS_MERCHANT_ID = env.str("MIDTRANS_MERCHANT_ID", default="")
+MIDTRANS_IS_PRODUCTION = env.bool("MIDTRANS_IS_PRODUCTION", default=False)
+MIDTRANS_NOTIFICATION_URL = env.str("MIDTRANS_NOTIFICATION_URL", default="")
+MIDTRANS_VERIFY_STATUS = env.bool("MIDTRANS_VERIFY_STATUS", default=False)
+MIDTRANS_API_BASE_URL = env.str("MIDTRANS_API_BASE_URL", default="")
+MIDTRANS_SNAP_BASE_URL = env.str("MIDTRANS_SNAP_BASE_URL", default="")
+SUBSCRIPTIONS_GATEWAY = env.str("SUBSCRIPTIONS_GATEWAY", default="")
+SUBSCRIPTIONS_SANDBOX_ALLOWED = env.bool("SUBSCRIPTIONS_SANDBOX_ALLOWED", default=False)
+
 # Security: HTTPS hardening whenever DEBUG is off.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)

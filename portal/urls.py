@@ -11,5 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("healthz", healthz, name="healthz"),
+    path("", include("subscriptions.urls")),
+    path("billing/", include("portal.urls_checkout")),
     path("", include("portal.urls_portal")),
 ]

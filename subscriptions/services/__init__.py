@@ -69,3 +69,27 @@ __all__ = [
     "subscription_resume",
     "subscription_undo_cancel",
 ]
+
+# Gateway-backed payments: checkout, and the gateway actions on a payment.
+from .checkout import checkout_expire_earlier_attempts, checkout_start
+from .gateway_ops import (
+    payment_apply_gateway_transaction,
+    payment_approve_challenge,
+    payment_cancel,
+    payment_check_status,
+    payment_deny_challenge,
+    payment_expire,
+    payment_refund,
+)
+
+__all__ += [
+    "checkout_expire_earlier_attempts",
+    "checkout_start",
+    "payment_apply_gateway_transaction",
+    "payment_approve_challenge",
+    "payment_cancel",
+    "payment_check_status",
+    "payment_deny_challenge",
+    "payment_expire",
+    "payment_refund",
+]

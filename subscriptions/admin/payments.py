@@ -1,0 +1,224 @@
+"""Admin for payments and webhook logs.
+
+Everything is read-only: a payment moves only through the gateway, so staff act
+through actions that call the services (check status with the gateway, approve or
+deny a challenged card payment, refund with a reason) and a stored notification is
+replayed through the webhook's own processing ("reprocess").
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
+
+from .. import services
+from ..models import Payment, WebhookLog, WebhookStatus
+from ..webhooks import webhook_reprocess
+from .billing import action_with_form, run_service_action
+
+
+def pretty_json(value) -> str:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return format_html("<pre style='white-space: pre-wrap'>{}</pre>", value)
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    return format_html("<pre style='white-space: pre-wrap'>{}</pre>", text)
+
+
+class RefundForm(forms.Form):
+    amount = forms.DecimalField(
+        required=False,
+        min_value=Decimal("1"),
+        decimal_places=2,
+        help_text="Leave empty to refund everything not yet refunded.",
+    )
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=255,
+        help_text="Sent to the payment gateway with the refund.",
+    )
+
+
+class WebhookLogInline(admin.TabularInline):
+    model = WebhookLog
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "transaction_status", "status", "signature_valid", "error")
+    readonly_fields = fields
+    show_change_link = True
+    ordering = ("-created_at",)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = (
+        "order_id",
+        "user",
+        "invoice",
+        "amount_display",
+        "status",
+        "fraud_status",
+        "payment_type",
+        "gateway",
+        "is_paid",
+        "refunded_amount",
+        "created_at",
+    )
+    list_filter = ("status", "is_paid", "fraud_status", "gateway", "payment_type", "currency")
+    list_select_related = ("user", "invoice")
+    search_fields = ("order_id", "transaction_id", "user__email", "invoice__number")
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        *(field.name for field in Payment._meta.fields if field.name != "gateway_response"),
+        "gateway_response_pretty",
+    ]
+    exclude = ("gateway_response",)
+    inlines = (WebhookLogInline,)
+    actions = ("check_status", "approve_challenge", "deny_challenge", "refund")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # View only: a payment moves through the gateway (the actions), never by hand.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Amount", ordering="gross_amount")
+    def amount_display(self, obj: Payment) -> str:
+        return obj.amount_display
+
+    @admin.display(description="Last gateway answer or notification")
+    def gateway_response_pretty(self, obj: Payment) -> str:
+        return pretty_json(obj.gateway_response)
+
+    @admin.action(description="Check status with the gateway")
+    def check_status(self, request, queryset):
+        run_service_action(
+            self,
+            request,
+            queryset,
+            lambda obj: services.payment_check_status(payment=obj),
+            "payment(s) checked with the gateway",
+        )
+
+    @admin.action(description="Approve challenged card payment")
+    def approve_challenge(self, request, queryset):
+        run_service_action(
+            self,
+            request,
+            queryset,
+            lambda obj: services.payment_approve_challenge(payment=obj),
+            "challenged payment(s) approved",
+        )
+
+    @admin.action(description="Deny challenged card payment")
+    def deny_challenge(self, request, queryset):
+        run_service_action(
+            self,
+            request,
+            queryset,
+            lambda obj: services.payment_deny_challenge(payment=obj),
+            "challenged payment(s) denied",
+        )
+
+    @admin.action(description="Refund (full or partial, with a reason)")
+    def refund(self, request, queryset):
+        def operation(obj: Payment, data: dict) -> None:
+            refunded = services.payment_refund(
+                payment=obj, amount=data["amount"], reason=data["reason"]
+            )
+            self.log_change(
+                request,
+                obj,
+                f"Refunded through {obj.gateway}; {refunded.refunded_amount} refunded in total. "
+                f"Reason: {data['reason']}",
+            )
+
+        return action_with_form(
+            self,
+            request,
+            queryset,
+            title="Refund payments",
+            action_name="refund",
+            operation=operation,
+            done="payment(s) refunded",
+            form_class=RefundForm,
+        )
+
+
+@admin.register(WebhookLog)
+class WebhookLogAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "provider",
+        "order_id",
+        "transaction_status",
+        "status",
+        "signature_valid",
+        "payment_link",
+        "remote_addr",
+    )
+    list_filter = ("status", "provider", "signature_valid", "transaction_status")
+    list_select_related = ("payment",)
+    search_fields = ("order_id", "body", "remote_addr")
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        *(f.name for f in WebhookLog._meta.fields if f.name not in ("body", "headers")),
+        "body_pretty",
+        "headers_pretty",
+    ]
+    exclude = ("body", "headers")
+    actions = ("reprocess",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # View only: the raw payload is evidence and is never edited.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Payment", ordering="payment")
+    def payment_link(self, obj: WebhookLog) -> str:
+        if obj.payment_id is None:
+            return "—"
+        url = reverse("admin:subscriptions_payment_change", args=[obj.payment_id])
+        return format_html('<a href="{}">{}</a>', url, obj.payment.order_id)
+
+    @admin.display(description="Raw body")
+    def body_pretty(self, obj: WebhookLog) -> str:
+        return pretty_json(obj.body)
+
+    @admin.display(description="Headers")
+    def headers_pretty(self, obj: WebhookLog) -> str:
+        return pretty_json(obj.headers)
+
+    @admin.action(description="Reprocess the selected notifications")
+    def reprocess(self, request, queryset):
+        outcomes: dict[str, int] = {}
+
+        def operation(obj: WebhookLog) -> None:
+            result = webhook_reprocess(log=obj)
+            outcomes[result.status] = outcomes.get(result.status, 0) + 1
+            if result.status in (WebhookStatus.FAILED, WebhookStatus.INVALID):
+                self.message_user(request, f"Webhook {obj.pk}: {result.detail}", messages.WARNING)
+
+        run_service_action(self, request, queryset, operation, "notification(s) reprocessed")
+        if outcomes:
+            summary = ", ".join(f"{count} {status}" for status, count in sorted(outcomes.items()))
+            self.message_user(request, f"Outcomes: {summary}.", messages.INFO)

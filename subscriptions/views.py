@@ -1,0 +1,123 @@
+"""The sandbox gateway's payment page: ``/sandbox/pay/<token>/``.
+
+It stands in for Midtrans' Snap page. It exists only while the sandbox is the active
+gateway (and allowed: DEBUG, or SUBSCRIPTIONS_SANDBOX_ALLOWED), and only for the
+payment's owner; anyone else gets a 404. Choosing an outcome sends a signed,
+Midtrans-format notification over HTTP to our own webhook, then returns the browser
+to the shop's finish URL, as Snap does. The page never changes a payment itself.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from .gateways.registry import active_gateway_name
+from .gateways.sandbox import (
+    OUTCOMES,
+    PAYMENT_METHODS,
+    SandboxGateway,
+    checkout_expires_at,
+    finish_redirect,
+    finish_url_from,
+    sandbox_allowed,
+)
+from .gateways.snap import gateway_amount, item_details
+from .models import Payment, PaymentStatus
+from .money import format_money
+
+WALLET_METHODS = {key: label for key, label in PAYMENT_METHODS.items() if key != "credit_card"}
+
+
+class SandboxPayForm(forms.Form):
+    outcome = forms.ChoiceField(choices=[(key, o.label) for key, o in OUTCOMES.items()])
+    payment_type = forms.ChoiceField(
+        choices=list(WALLET_METHODS.items()), required=False, initial="bank_transfer"
+    )
+
+
+def _sandbox_gateway() -> SandboxGateway:
+    if active_gateway_name() != "sandbox" or not sandbox_allowed():
+        raise Http404("The payment sandbox is not active.")
+    return SandboxGateway()
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def sandbox_pay(request: HttpRequest, token: str) -> HttpResponse:
+    gateway = _sandbox_gateway()
+    payment = get_object_or_404(
+        Payment.objects.select_related("invoice"),
+        snap_token=token,
+        gateway=gateway.name,
+        user=request.user,
+    )
+    signed_finish = request.POST.get("finish") or request.GET.get("finish") or ""
+    finish_url = finish_url_from(signed_finish)
+    expires_at = checkout_expires_at(payment)
+    payable = payment.status == PaymentStatus.PENDING and timezone.now() < expires_at
+    form = SandboxPayForm(request.POST or None)
+    error, status, sent = "", 200, None
+
+    if request.method == "POST":
+        if not payable:
+            error, status = "This payment can no longer be changed here.", 409
+        elif not form.is_valid():
+            error, status = "Choose an outcome and a payment method.", 400
+        else:
+            sent, delivery = gateway.complete(
+                payment,
+                outcome=form.cleaned_data["outcome"],
+                payment_type=form.cleaned_data["payment_type"] or "bank_transfer",
+            )
+            if delivery.ok and finish_url:
+                return redirect(finish_redirect(finish_url, sent))
+            if not delivery.ok:
+                reason = delivery.error or f"HTTP {delivery.status_code}"
+                error, status = (
+                    f"The notification could not be delivered to {delivery.url} ({reason}). "
+                    "Check SITE_URL, then try again.",
+                    502,
+                )
+            payment.refresh_from_db()
+            payable = payment.status == PaymentStatus.PENDING and timezone.now() < expires_at
+
+    gross = gateway_amount(payment.gross_amount, payment.currency)
+    items = [
+        {
+            **item,
+            "price_display": format_money(Decimal(item["price"]), payment.currency),
+            "total_display": format_money(
+                Decimal(item["price"] * item["quantity"]), payment.currency
+            ),
+        }
+        for item in item_details(
+            invoice=payment.invoice,
+            order_id=payment.order_id,
+            gross_amount=gross,
+            currency=payment.currency,
+        )
+    ]
+    context = {
+        "payment": payment,
+        "items": items,
+        "payable": payable,
+        "expires_at": expires_at,
+        "expired": timezone.now() >= expires_at,
+        "form": form,
+        "finish": signed_finish if finish_url else "",
+        "finish_url": finish_url,
+        "methods": WALLET_METHODS,
+        "outcomes": OUTCOMES,
+        "wallet_outcomes": [(k, o) for k, o in OUTCOMES.items() if not o.card_only],
+        "card_outcomes": [(k, o) for k, o in OUTCOMES.items() if o.card_only],
+        "error": error,
+        "sent": sent,
+    }
+    return render(request, "subscriptions/sandbox/pay.html", context, status=status)
