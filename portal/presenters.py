@@ -50,6 +50,11 @@ class SubscriptionSummary:
     next_step: str
 
 
+def _nowrap(text: str) -> str:
+    """Keep ``Rp 150.000`` or ``3 Jan 2027`` on one line when a sentence wraps."""
+    return text.replace(" ", "\u00a0")
+
+
 def format_date(value: dt.datetime | dt.date | None) -> str:
     """``3 Jan 2027`` in the current time zone (and the active language)."""
     if value is None:
@@ -99,7 +104,7 @@ def next_step(subscription: Subscription) -> str:
             return _("Cancels on %(date)s, when the trial ends.") % {"date": trial_end}
         return _("Trial ends on %(date)s, then %(price)s every %(interval)s.") % {
             "date": trial_end,
-            "price": plan.price_display,
+            "price": _nowrap(plan.price_display),
             "interval": plan.interval_display,
         }
 
@@ -113,11 +118,11 @@ def next_step(subscription: Subscription) -> str:
                 "date": format_date(
                     subscription.scheduled_change_at or subscription.current_period_end
                 ),
-                "price": scheduled.price_display,
+                "price": _nowrap(scheduled.price_display),
             }
         return _("Renews on %(date)s for %(price)s.") % {
             "date": period_end,
-            "price": plan.price_display,
+            "price": _nowrap(plan.price_display),
         }
 
     if status == S.PAST_DUE:
