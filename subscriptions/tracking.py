@@ -52,7 +52,10 @@ class TrackedModel(models.Model):
     def fill_snapshot_before_save(self, *, adding: bool) -> None:
         """Called from pre_save: load old values the instance never had."""
         snapshot = self.__dict__.setdefault("_snapshot", {})
-        if adding or self.pk is None:
+        # ``adding`` is also true for an instance built by hand with the pk of an
+        # existing row, which Django saves as an UPDATE: only a missing pk proves
+        # there is no old row to compare with.
+        if self.pk is None:
             return
         missing = [name for name in self.tracked_fields if name not in snapshot]
         if not missing:
