@@ -50,3 +50,64 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
         lambda o: o.current_period_start + dt.timedelta(days=30)
     )
     billing_anchor = factory.LazyAttribute(lambda o: o.current_period_start)
+
+
+# --- Payments, invoices and webhook logs (appended for the signal and transition tests) ---
+
+from subscriptions.models import (  # noqa: E402
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentStatus,
+    WebhookLog,
+)
+
+PAID_PAYMENT_STATUSES = ("capture", "settlement", "refund", "partial_refund")
+
+
+class InvoiceFactory(factory.django.DjangoModelFactory):
+    """An invoice row in any status, written directly. Not draft means it has a number
+    (the ``issued_invoice_has_number`` constraint)."""
+
+    class Meta:
+        model = Invoice
+
+    user = factory.SubFactory(UserFactory)
+    status = InvoiceStatus.OPEN
+    number = factory.LazyAttributeSequence(
+        lambda o, n: None if o.status == InvoiceStatus.DRAFT else f"TEST-{n:06d}"
+    )
+    currency = "IDR"
+    subtotal = Decimal("150000")
+    total = Decimal("150000")
+
+
+class PaymentFactory(factory.django.DjangoModelFactory):
+    """A payment row in any Midtrans status; paid statuses come with ``is_paid`` set."""
+
+    class Meta:
+        model = Payment
+
+    user = factory.SubFactory(UserFactory)
+    order_id = factory.Sequence(lambda n: f"TEST-ORDER-{n}")
+    gross_amount = Decimal("150000")
+    currency = "IDR"
+    status = PaymentStatus.PENDING
+    is_paid = factory.LazyAttribute(lambda o: o.status in PAID_PAYMENT_STATUSES)
+    refunded_amount = factory.LazyAttribute(
+        lambda o: {
+            PaymentStatus.REFUND: o.gross_amount,
+            PaymentStatus.PARTIAL_REFUND: Decimal("50000"),
+        }.get(o.status, Decimal("0"))
+    )
+
+
+class WebhookLogFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookLog
+
+    provider = "midtrans"
+    body = '{"transaction_status": "settlement"}'
+    order_id = factory.Sequence(lambda n: f"TEST-ORDER-{n}")
+    transaction_status = "settlement"
+    signature_valid = True
