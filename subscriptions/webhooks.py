@@ -153,7 +153,11 @@ def _check_status_code(transaction_: GatewayTransaction) -> None:
     """
     status, code = transaction_.transaction_status, transaction_.status_code
     challenged = status == PaymentStatus.CAPTURE and transaction_.fraud_status == "challenge"
-    money_moved = status in SUCCESS_STATUSES and not challenged
+    if status == PaymentStatus.CAPTURE:
+        # A capture the fraud check challenged (201) or denied (202) moved no money.
+        money_moved = transaction_.fraud_status in ("accept", "")
+    else:
+        money_moved = status in SUCCESS_STATUSES
     if (money_moved and code != "200") or (
         code == "201"
         and status not in (PaymentStatus.PENDING, PaymentStatus.AUTHORIZE)

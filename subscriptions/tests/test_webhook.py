@@ -385,6 +385,14 @@ def test_failures_fail_the_payment_and_leave_the_invoice_open(
 
 
 @pytest.mark.django_db
+def test_a_capture_denied_by_the_fraud_check_fails_the_payment(client, payment):
+    body = settle(payment, "credit_card", fraud_status="deny", status_code="202")
+    assert post(client, body).json()["status"] == "processed"
+    payment.refresh_from_db()
+    assert (payment.status, payment.is_paid) == ("deny", False)
+
+
+@pytest.mark.django_db
 def test_a_failed_renewal_makes_the_subscription_past_due(client, alice, midtrans):
     from .factories import SubscriptionFactory
 
