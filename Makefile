@@ -15,8 +15,9 @@ PORT ?= 8000
 PYTEST_WORKERS ?= auto
 PYTEST_ARGS ?=
 
-# Local development runs in DEBUG on the SQLite default with email on the console.
-DEV_ENV := DEBUG=1
+# Local development runs in DEBUG on the SQLite default with email on the console;
+# SITE_URL (gateway return links) follows HOST and PORT unless it is set.
+DEV_ENV := DEBUG=1 SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)}
 
 .PHONY: help install run serve migrate seed test lint fmt css check clean
 

@@ -44,12 +44,16 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
 @vary_on_headers("HX-Request", "HX-Target")
 def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     subscription = subscription_current_for_user(request.user)
-    context: dict = {
-        "subscription": subscription,
-        "invoices": list(invoice_list_for_user(request.user)[:RECENT_INVOICES]),
-    }
+    invoices = list(invoice_list_for_user(request.user)[:RECENT_INVOICES])
+    context: dict = {"subscription": subscription, "invoices": invoices}
     if subscription is not None:
         context.update(
+            # The invoice that would start or keep the subscription, if one is waiting
+            # (taken from the recent ones already loaded: no extra query).
+            invoice_to_pay=next(
+                (i for i in invoices if i.subscription_id == subscription.pk and i.is_payable),
+                None,
+            ),
             summary=subscription_summary(subscription),
             features=plan_features(subscription.plan.features),
             billing_cycle=billing_cycle(subscription.plan),

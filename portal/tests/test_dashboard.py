@@ -13,7 +13,13 @@ from django.utils import timezone
 
 from portal import presenters
 from subscriptions.models import SubscriptionStatus
-from subscriptions.services import LineSpec, invoice_create
+from subscriptions.services import (
+    LineSpec,
+    invoice_create,
+    payment_apply_status,
+    payment_create,
+    subscription_create,
+)
 from subscriptions.tests.factories import PlanFactory, SubscriptionFactory
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
@@ -176,6 +182,29 @@ def test_a_pending_subscription_says_payment_is_pending(signed_in, alice, pro):
     body = page(signed_in)
 
     assert "Payment pending" in body
+
+
+def test_a_subscription_waiting_for_payment_offers_to_pay_its_invoice(signed_in, alice, pro):
+    subscription = subscription_create(user=alice, plan=pro, allow_trial=False)
+    invoice = subscription.invoices.get()
+    pay_url = reverse("checkout:pay", args=[invoice.pk])
+
+    body = page(signed_in)
+
+    assert f'action="{pay_url}"' in body
+    assert "Pay Rp 150.000" in body
+
+
+def test_a_paid_invoice_has_no_pay_button(signed_in, alice, pro):
+    subscription = subscription_create(user=alice, plan=pro, allow_trial=False)
+    invoice = subscription.invoices.get()
+    payment = payment_create(user=alice, amount=invoice.total, invoice=invoice)
+    payment_apply_status(payment=payment, transaction_status="settlement")
+
+    body = page(signed_in)
+
+    assert reverse("checkout:pay", args=[invoice.pk]) not in body
+    assert "Renews on" in body
 
 
 def test_a_past_due_subscription_says_so(signed_in, alice, pro):
