@@ -285,7 +285,8 @@ class Invoice(TrackedModel):
         constraints = [
             models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_not_negative"),
             models.CheckConstraint(
-                condition=Q(status="draft") | Q(number__isnull=False),
+                # A draft voided before it was issued never gets a number.
+                condition=Q(status__in=["draft", "void"]) | Q(number__isnull=False),
                 name="issued_invoice_has_number",
             ),
             # One invoice per subscription period and purpose, whatever races the billing run.

@@ -259,7 +259,11 @@ STEPS: list[Step] = [
     Step(
         "unpaid sign-ups",
         Subscription,
-        lambda now: Q(status=S.PENDING, created_at__lte=now - _days("PENDING_SUBSCRIPTION_DAYS")),
+        # current_period_start is when it was (re)started, awaiting its first payment.
+        lambda now: Q(
+            status=S.PENDING,
+            current_period_start__lte=now - _days("PENDING_SUBSCRIPTION_DAYS"),
+        ),
         _expire_pending,
     ),
     Step(

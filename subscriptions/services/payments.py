@@ -129,7 +129,12 @@ def payment_apply_status(
     )
     if same_status and not challenge_decided and not refund_grew:
         return StatusUpdate("duplicate", payment)
-    if not same_status and not payment_can_move(payment.status, transaction_status):
+    # Money we recorded as collected is given back by a refund, not by a failure status:
+    # a cancel or deny arriving for a paid capture is logged and changes nothing.
+    reverses_a_paid_payment = payment.is_paid and transaction_status in FAILED_PAYMENT_STATUSES
+    if reverses_a_paid_payment or (
+        not same_status and not payment_can_move(payment.status, transaction_status)
+    ):
         logger.info(
             "Stale status %s for payment %s (now %s) ignored",
             transaction_status,

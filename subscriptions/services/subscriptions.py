@@ -191,6 +191,12 @@ def subscription_resume(
     """Resume a paused subscription; its period end moves by the time spent paused."""
     now = now or timezone.now()
     subscription = _lock(subscription)
+    if subscription.status != S.PAUSED:
+        raise InvalidTransition(
+            "Only a paused subscription can be resumed.",
+            current=subscription.status,
+            target=S.ACTIVE,
+        )
     _set_status(subscription, S.ACTIVE)
     paused_at = subscription.paused_at or now
     end = subscription.current_period_end or now

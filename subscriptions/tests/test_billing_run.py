@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 
 from subscriptions import services, signals
 from subscriptions.collectors import register_collector, unregister_collector
-from subscriptions.models import BillingEvent, Invoice, Subscription
+from subscriptions.models import BillingEvent, Invoice
 from subscriptions.services.billing_run import run_billing
 from subscriptions.tests.factories import PlanFactory, SubscriptionFactory
 
@@ -217,8 +217,7 @@ def test_renewal_reminders_go_out_once_per_period(plan, events):
 def test_an_unpaid_sign_up_expires_after_a_week(plan):
     from subscriptions.tests.factories import UserFactory
 
-    sub = services.subscription_create(user=UserFactory(), plan=plan)
-    Subscription.objects.filter(pk=sub.pk).update(created_at=at(2026, 1, 1))
+    sub = services.subscription_create(user=UserFactory(), plan=plan, now=at(2026, 1, 1))
     run_billing(now=at(2026, 1, 7))
     sub.refresh_from_db()
     assert sub.status == "pending"
@@ -226,6 +225,17 @@ def test_an_unpaid_sign_up_expires_after_a_week(plan):
     sub.refresh_from_db()
     assert sub.status == "expired"
     assert sub.invoices.get().status == "void"
+
+
+def test_a_reactivated_subscription_gets_a_fresh_week_to_pay(plan):
+    sub = SubscriptionFactory(plan=plan, status="cancelled", created_at=at(2025, 1, 1))
+    services.subscription_reactivate(subscription=sub, now=at(2026, 3, 1))
+    run_billing(now=at(2026, 3, 5))
+    sub.refresh_from_db()
+    assert sub.status == "pending"
+    run_billing(now=at(2026, 3, 8, 10))
+    sub.refresh_from_db()
+    assert sub.status == "expired"
 
 
 def test_a_failing_row_is_reported_and_does_not_stop_the_run_or_leave_half_a_change(plan):

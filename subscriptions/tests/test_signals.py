@@ -744,17 +744,10 @@ def test_marking_an_invoice_overdue_sends_invoice_overdue_once(sent):
     assert sent.names() == ["invoice_overdue"]
 
 
-VOID_DRAFT_BUG = (
-    "BUG: invoice_void() on a draft invoice raises IntegrityError "
-    "(CHECK issued_invoice_has_number): it sets status=void but a draft has no number, "
-    "and the constraint only exempts status=draft."
-)
-
-
 @pytest.mark.parametrize(
     "source",
     [
-        pytest.param("draft", marks=pytest.mark.xfail(strict=True, reason=VOID_DRAFT_BUG)),
+        "draft",
         "open",
         "overdue",
         "uncollectible",
