@@ -1,4 +1,6 @@
-from django.urls import path
+"""Customer portal URLs (namespace ``portal``), one module per area of the portal."""
+
+from django.urls import include, path
 
 from . import views
 
@@ -7,4 +9,8 @@ app_name = "portal"
 urlpatterns = [
     path("", views.home, name="home"),
     path("billing/", views.dashboard, name="dashboard"),
+    path("billing/", include("portal.urls_subscription")),
+    path("billing/", include("portal.urls_wallet")),
+    path("billing/", include("portal.urls_invoices")),
+    path("billing/", include("portal.urls_notifications")),
 ]

@@ -1,0 +1,5 @@
+"""Portal URLs for the wallet pages (included by portal/urls_portal.py, namespace "portal")."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []
