@@ -7,6 +7,10 @@ which runs the suite on both.
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import pytest
 from django.db import connection
 
@@ -47,3 +51,75 @@ def staff(db):
     from subscriptions.tests.factories import UserFactory
 
     return UserFactory(email="staff@example.com", is_staff=True, is_superuser=True)
+
+
+# --- Real Chromium (Playwright) against live_server ---------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", Path(__file__).parent / "var" / "screenshots"))
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Debian Chromium for the session (``make test`` installs it)."""
+    if CHROMIUM is None:
+        pytest.fail("Browser tests need Debian's chromium: run `make test` (it installs it).")
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def sandbox_gateway(settings, live_server):
+    """The offline sandbox gateway, delivering its notifications to ``live_server``."""
+    settings.MIDTRANS_SERVER_KEY = ""
+    settings.SUBSCRIPTIONS_GATEWAY = ""
+    settings.SUBSCRIPTIONS_SANDBOX_ALLOWED = True
+    settings.MIDTRANS_NOTIFICATION_URL = ""
+    settings.SITE_URL = live_server.url
+    return live_server
+
+
+@pytest.fixture
+def page_for(chromium, live_server, client, monkeypatch):
+    """``page_for(user)``: a fresh browser page signed in as ``user`` (or anonymous with None).
+
+    Screenshots go to ``var/screenshots/`` (``screenshot(page, "name")``).
+    """
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    contexts = []
+
+    def make(user=None, *, width=1200, height=1000):
+        context = chromium.new_context(viewport={"width": width, "height": height})
+        if user is not None:
+            client.force_login(user)
+            cookie = client.cookies["sessionid"].value
+            context.add_cookies([{"name": "sessionid", "value": cookie, "url": live_server.url}])
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
