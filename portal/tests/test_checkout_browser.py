@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connections
 
 from subscriptions import services
 from subscriptions.models import Payment
@@ -52,6 +53,9 @@ def browser_page(client, alice, live_server, settings, monkeypatch):
         page.set_default_timeout(15_000)
         yield page
         browser.close()
+        # Playwright's greenlet gets database connections of its own (asgiref's Local is
+        # context-aware); close them, or PostgreSQL cannot drop the test database.
+        connections.close_all()
 
 
 def start_checkout(user) -> Payment:
