@@ -486,3 +486,12 @@ class BillingEvent(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class OverdueInvoice(Invoice):
+    """The admin's overdue queue (a proxy: same rows; changes still go through services)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "overdue invoice"
+        verbose_name_plural = "overdue invoices (queue)"

@@ -3,7 +3,11 @@ a constant number of queries whatever the data size."""
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+import datetime
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from django.db.models import Prefetch, Q, QuerySet
 
 from .models import Invoice, InvoiceLine, Payment, Plan, Subscription
 
@@ -35,3 +39,105 @@ def invoice_detail_for_user(user, pk: int) -> QuerySet[Invoice]:
             Prefetch("payments", queryset=Payment.objects.order_by("-created_at")),
         )
     )
+
+
+def invoice_totals_by_status(queryset: QuerySet[Invoice]) -> list[dict]:
+    """Count and sum of ``total`` per status for the (filtered) admin list: one query."""
+    from django.db.models import Count, Sum
+
+    return list(
+        queryset.order_by()
+        .values("status", "currency")
+        .annotate(count=Count("pk", distinct=True), amount=Sum("total"))
+        .order_by("status", "currency")
+    )
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime.datetime
+    kind: str  # "invoice", "payment", "webhook", "email", "staff"
+    title: str
+    detail: str = ""
+    url: str = ""
+
+
+# Other apps add entries to an invoice's admin timeline (the portal adds the emails
+# it sent for the invoice): callables taking the invoice and returning entries.
+INVOICE_TIMELINE_SOURCES: list[Callable[[Invoice], Iterable[TimelineEntry]]] = []
+
+
+def invoice_timeline(invoice: Invoice) -> list[TimelineEntry]:
+    """Everything that happened to one invoice, oldest first: its own lifecycle, its
+    payments, the gateway notifications for them, staff actions and registered sources."""
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+    from django.urls import reverse
+
+    from .models import WebhookLog
+
+    # Issued in the same transaction as created: the row's timestamp can trail issued_at.
+    created = min(invoice.created_at, invoice.issued_at or invoice.created_at)
+    entries: list[TimelineEntry] = [TimelineEntry(created, "invoice", "Created")]
+    if invoice.issued_at:
+        entries.append(
+            TimelineEntry(
+                invoice.issued_at,
+                "invoice",
+                f"Issued as {invoice.number}",
+                f"due {invoice.due_date:%d %b %Y}",
+            )
+        )
+    if invoice.paid_at:
+        entries.append(TimelineEntry(invoice.paid_at, "invoice", "Paid"))
+    if invoice.voided_at:
+        entries.append(TimelineEntry(invoice.voided_at, "invoice", "Voided", invoice.void_reason))
+    payments = list(invoice.payments.order_by("created_at"))
+    for payment in payments:
+        url = reverse("admin:subscriptions_payment_change", args=[payment.pk])
+        entries.append(
+            TimelineEntry(
+                payment.created_at,
+                "payment",
+                f"Payment {payment.order_id} started",
+                f"{payment.gateway or 'gateway'} · {payment.amount_display}",
+                url,
+            )
+        )
+        if payment.paid_at:
+            entries.append(
+                TimelineEntry(
+                    payment.paid_at,
+                    "payment",
+                    f"Payment {payment.order_id} settled",
+                    payment.payment_type,
+                    url,
+                )
+            )
+    for log in WebhookLog.objects.filter(payment__in=payments).order_by("created_at"):
+        entries.append(
+            TimelineEntry(
+                log.created_at,
+                "webhook",
+                f"Notification {log.transaction_status or '?'} for {log.order_id}",
+                log.get_status_display() + (f": {log.error.splitlines()[0]}" if log.error else ""),
+                reverse("admin:subscriptions_webhooklog_change", args=[log.pk]),
+            )
+        )
+    content_types = ContentType.objects.get_for_models(
+        Invoice, *{type(p) for p in payments}
+    ).values()
+    staff_logs = LogEntry.objects.filter(
+        Q(
+            content_type__in=[ct for ct in content_types if ct.model == "invoice"],
+            object_id=str(invoice.pk),
+        )
+        | Q(content_type__model="payment", object_id__in=[str(p.pk) for p in payments])
+    ).select_related("user")
+    for log in staff_logs:
+        entries.append(
+            TimelineEntry(log.action_time, "staff", f"{log.user}: {log.get_change_message()}")
+        )
+    for source in INVOICE_TIMELINE_SOURCES:
+        entries.extend(source(invoice))
+    return sorted(entries, key=lambda entry: entry.at)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from subscriptions.admin.billing import action_with_form
+from subscriptions.admin.billing import InvoiceAdmin, action_with_form, latest_paid_payment
 
 from .models import TopUp, Wallet, WalletTransaction
-from .services import wallet_adjust
+from .services import wallet_adjust, wallet_refund_payment
 
 
 class AdjustmentForm(forms.Form):
@@ -107,3 +107,36 @@ class TopUpAdmin(ReadOnlyAdmin):
     list_select_related = ("user",)
     search_fields = ("order_id", "user__email")
     date_hierarchy = "created_at"
+
+
+class WalletRefundForm(forms.Form):
+    amount = forms.DecimalField(
+        required=False,
+        min_value=1,
+        decimal_places=0,
+        help_text="Leave empty to refund everything not yet refunded.",
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=200)
+
+
+@admin.action(description="Refund to the customer's wallet (with a reason)")
+def refund_to_wallet(modeladmin, request, queryset):
+    return action_with_form(
+        modeladmin,
+        request,
+        queryset,
+        title="Refund to the customer's wallet",
+        action_name="refund_to_wallet",
+        form_class=WalletRefundForm,
+        operation=lambda invoice, data: wallet_refund_payment(
+            payment=latest_paid_payment(invoice),
+            amount=data["amount"],
+            reason=data["reason"],
+            created_by=request.user,
+        ),
+        done="invoice(s) refunded to the wallet",
+    )
+
+
+# The wallet extends the billing admin (billing never imports the wallet).
+InvoiceAdmin.actions = (*InvoiceAdmin.actions, refund_to_wallet)

@@ -8,16 +8,28 @@ sends its signals exactly as it would from the portal.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils import timezone
 
 from .. import services
-from ..exceptions import BillingError
-from ..models import Invoice, InvoiceLine, Plan, Subscription
+from ..collectors import collect_invoice
+from ..exceptions import BillingError, InvoiceNotPayable
+from ..models import (
+    PAYABLE_INVOICE_STATUSES,
+    Invoice,
+    InvoiceLine,
+    OverdueInvoice,
+    Payment,
+    Plan,
+    Subscription,
+)
+from ..selectors import invoice_timeline, invoice_totals_by_status
 
 
 def run_service_action(
@@ -26,8 +38,10 @@ def run_service_action(
     queryset: QuerySet,
     operation: Callable,
     done: str,
+    why: str = "",
 ) -> None:
-    """Apply ``operation(obj)`` to each selected row; report successes and refusals."""
+    """Apply ``operation(obj)`` to each selected row; report successes and refusals, and
+    record each success in the admin log with who did it and why."""
     succeeded = 0
     for obj in queryset.order_by("pk"):
         try:
@@ -36,6 +50,7 @@ def run_service_action(
             modeladmin.message_user(request, f"{obj}: {error}", messages.ERROR)
         else:
             succeeded += 1
+            modeladmin.log_change(request, obj, f"{done.capitalize()}. {why}".strip())
     if succeeded:
         modeladmin.message_user(request, f"{succeeded} {done}.", messages.SUCCESS)
 
@@ -64,7 +79,10 @@ def action_with_form(
     form = form_class(request.POST if "apply" in request.POST else None)
     if "apply" in request.POST and form.is_valid():
         data = form.cleaned_data
-        run_service_action(modeladmin, request, queryset, lambda obj: operation(obj, data), done)
+        why = "; ".join(f"{key}: {value}" for key, value in data.items() if value not in ("", None))
+        run_service_action(
+            modeladmin, request, queryset, lambda obj: operation(obj, data), done, why
+        )
         return None
     return TemplateResponse(
         request,
@@ -242,6 +260,68 @@ class InvoiceLineInline(admin.TabularInline):
         return False
 
 
+class OverdueFilter(admin.SimpleListFilter):
+    title = "overdue"
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Past due date, unpaid"), ("no", "Not overdue"))
+
+    def queryset(self, request, queryset):
+        overdue = Q(status__in=PAYABLE_INVOICE_STATUSES, due_date__lt=timezone.now())
+        if self.value() == "yes":
+            return queryset.filter(overdue)
+        if self.value() == "no":
+            return queryset.exclude(overdue)
+        return queryset
+
+
+class PaymentInline(admin.TabularInline):
+    model = Payment
+    fk_name = "invoice"
+    extra = 0
+    can_delete = False
+    fields = (
+        "order_id",
+        "gateway",
+        "payment_type",
+        "status",
+        "gross_amount",
+        "refunded_amount",
+        "created_at",
+    )
+    readonly_fields = fields
+    show_change_link = True
+    ordering = ("-created_at",)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class MarkPaidOfflineForm(forms.Form):
+    reference = forms.CharField(
+        max_length=64, help_text="Bank transfer id, receipt number: recorded on the payment."
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), max_length=500)
+
+
+class InvoiceRefundForm(forms.Form):
+    amount = forms.DecimalField(
+        required=False,
+        min_value=Decimal("1"),
+        decimal_places=2,
+        help_text="Leave empty to refund everything not yet refunded.",
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=255)
+
+
+def latest_paid_payment(invoice: Invoice) -> Payment:
+    payment = invoice.payments.filter(is_paid=True).order_by("-paid_at", "-pk").first()
+    if payment is None:
+        raise BillingError("This invoice has no paid payment to refund.")
+    return payment
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(admin.ModelAdmin):
     list_display = (
@@ -249,18 +329,35 @@ class InvoiceAdmin(admin.ModelAdmin):
         "user",
         "status",
         "reason",
+        "plan",
         "total_display",
         "issued_at",
         "due_date",
         "paid_at",
     )
-    list_filter = ("status", "reason", "currency")
-    list_select_related = ("user",)
+    list_filter = (
+        "status",
+        OverdueFilter,
+        ("period_start", admin.DateFieldListFilter),
+        "plan",
+        "reason",
+        "currency",
+    )
+    list_select_related = ("user", "plan")
     search_fields = ("number", "user__email", "payments__order_id")
     date_hierarchy = "issued_at"
-    inlines = (InvoiceLineInline,)
+    inlines = (InvoiceLineInline, PaymentInline)
     readonly_fields = [field.name for field in Invoice._meta.fields]
-    actions = ("void_invoices", "mark_overdue", "mark_uncollectible")
+    change_list_template = "admin/subscriptions/invoice/change_list.html"
+    change_form_template = "admin/subscriptions/invoice/change_form.html"
+    actions = (
+        "void_invoices",
+        "mark_paid_offline",
+        "retry_collection",
+        "refund_through_gateway",
+        "mark_overdue",
+        "mark_uncollectible",
+    )
 
     def has_add_permission(self, request):
         return False
@@ -272,6 +369,20 @@ class InvoiceAdmin(admin.ModelAdmin):
     def total_display(self, obj: Invoice) -> str:
         return obj.total_display
 
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            response.context_data["status_totals"] = invoice_totals_by_status(changelist.queryset)
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        invoice = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if invoice is not None:
+            extra_context["timeline"] = invoice_timeline(invoice)
+        return super().change_view(request, object_id, form_url, extra_context)
+
     @admin.action(description="Void selected invoices (with a reason)")
     def void_invoices(self, request, queryset):
         return action_with_form(
@@ -282,6 +393,46 @@ class InvoiceAdmin(admin.ModelAdmin):
             action_name="void_invoices",
             operation=lambda obj, data: services.invoice_void(invoice=obj, reason=data["reason"]),
             done="invoice(s) voided",
+        )
+
+    @admin.action(description="Mark paid offline (with a reference)")
+    def mark_paid_offline(self, request, queryset):
+        return action_with_form(
+            self,
+            request,
+            queryset,
+            title="Mark invoices paid outside the gateway",
+            action_name="mark_paid_offline",
+            form_class=MarkPaidOfflineForm,
+            operation=lambda obj, data: services.invoice_mark_paid_offline(
+                invoice=obj, reference=data["reference"]
+            ),
+            done="invoice(s) marked paid",
+        )
+
+    @admin.action(description="Retry collection (wallet auto-pay and other collectors)")
+    def retry_collection(self, request, queryset):
+        def collect(invoice):
+            if not invoice.is_payable:
+                raise InvoiceNotPayable(f"it is {invoice.get_status_display().lower()}")
+            if collect_invoice(invoice) is None:
+                raise BillingError("no automatic payment method could pay it")
+
+        run_service_action(self, request, queryset, collect, "invoice(s) collected")
+
+    @admin.action(description="Refund through the payment gateway (with a reason)")
+    def refund_through_gateway(self, request, queryset):
+        return action_with_form(
+            self,
+            request,
+            queryset,
+            title="Refund through the payment gateway",
+            action_name="refund_through_gateway",
+            form_class=InvoiceRefundForm,
+            operation=lambda obj, data: services.payment_refund(
+                payment=latest_paid_payment(obj), amount=data["amount"], reason=data["reason"]
+            ),
+            done="invoice(s) refunded",
         )
 
     @admin.action(description="Mark selected invoices overdue")
@@ -303,3 +454,23 @@ class InvoiceAdmin(admin.ModelAdmin):
             lambda obj: services.invoice_mark_uncollectible(invoice=obj),
             "invoice(s) marked uncollectible",
         )
+
+
+@admin.register(OverdueInvoice)
+class OverdueInvoiceAdmin(InvoiceAdmin):
+    """The queue staff work through: unpaid invoices past their due date, oldest first."""
+
+    list_display = ("number", "user", "status", "total_display", "due_date", "days_overdue")
+    ordering = ("due_date", "pk")
+    date_hierarchy = None
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .filter(status__in=PAYABLE_INVOICE_STATUSES, due_date__lt=timezone.now())
+        )
+
+    @admin.display(description="Days overdue", ordering="due_date")
+    def days_overdue(self, obj: Invoice) -> int:
+        return (timezone.now() - obj.due_date).days

@@ -15,6 +15,7 @@ from .invoices import (
 )
 from .payments import (
     StatusUpdate,
+    invoice_mark_paid_offline,
     new_order_id,
     payment_apply_status,
     payment_create,
@@ -46,6 +47,7 @@ __all__ = [
     "invoice_create",
     "invoice_issue",
     "invoice_mark_overdue",
+    "invoice_mark_paid_offline",
     "invoice_mark_uncollectible",
     "invoice_pay",
     "invoice_void",

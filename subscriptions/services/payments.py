@@ -233,3 +233,33 @@ def payment_record_refund(
     payment.refunded_amount = new_total
     payment.save(update_fields=["status", "refunded_amount", "updated_at"])
     return payment
+
+
+@transaction.atomic
+def invoice_mark_paid_offline(
+    *, invoice: Invoice, reference: str, now: dt.datetime | None = None
+) -> Payment:
+    """Record money received outside the gateway (a bank transfer to the company's
+    account, cash) and pay the invoice through the same path as any payment."""
+    reference = (reference or "").strip()
+    if not reference:
+        raise BillingError("A reference (bank transfer id, receipt number) is required.")
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if not invoice.is_payable:
+        raise InvoiceNotPayable(
+            f"Invoice {invoice} is {invoice.get_status_display().lower()} and cannot be paid."
+        )
+    payment = payment_create(
+        user=invoice.user,
+        amount=invoice.total,
+        currency=invoice.currency,
+        invoice=invoice,
+        payment_type="offline",
+        gateway="offline",
+        order_id=new_order_id(f"{invoice.number}-OFF"),
+    )
+    payment.transaction_id = reference[:64]
+    payment.save(update_fields=["transaction_id", "updated_at"])
+    return payment_apply_status(
+        payment=payment, transaction_status=P.SETTLEMENT, payment_type="offline", now=now
+    ).payment
