@@ -136,24 +136,16 @@ class PaymentAdmin(admin.ModelAdmin):
 
     @admin.action(description="Refund (full or partial, with a reason)")
     def refund(self, request, queryset):
-        def operation(obj: Payment, data: dict) -> None:
-            refunded = services.payment_refund(
-                payment=obj, amount=data["amount"], reason=data["reason"]
-            )
-            self.log_change(
-                request,
-                obj,
-                f"Refunded through {obj.gateway}; {refunded.refunded_amount} refunded in total. "
-                f"Reason: {data['reason']}",
-            )
-
+        # action_with_form records the amount and reason in the admin log.
         return action_with_form(
             self,
             request,
             queryset,
             title="Refund payments",
             action_name="refund",
-            operation=operation,
+            operation=lambda obj, data: services.payment_refund(
+                payment=obj, amount=data["amount"], reason=data["reason"]
+            ),
             done="payment(s) refunded",
             form_class=RefundForm,
         )

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 
 from subscriptions import services, signals
 from subscriptions.collectors import register_collector, unregister_collector
-from subscriptions.models import BillingEvent, Invoice
+from subscriptions.models import BillingEvent, Invoice, Payment
 from subscriptions.services.billing_run import run_billing
 from subscriptions.tests.factories import PlanFactory, SubscriptionFactory
 
@@ -281,3 +281,78 @@ def test_the_command_prints_a_summary_and_fails_when_a_row_failed(plan, capsys):
 def test_the_command_refuses_a_malformed_date():
     with pytest.raises(CommandError, match="ISO"):
         call_command("run_billing", now="next tuesday")
+
+
+@pytest.fixture
+def midtrans_api(settings, httpserver):
+    from subscriptions.tests.midtrans_samples import SERVER_KEY
+
+    settings.MIDTRANS_SERVER_KEY = SERVER_KEY
+    settings.SUBSCRIPTIONS_GATEWAY = "midtrans"
+    settings.MIDTRANS_API_BASE_URL = httpserver.url_for("").rstrip("/")
+    settings.MIDTRANS_SNAP_BASE_URL = httpserver.url_for("").rstrip("/")
+    settings.MIDTRANS_NOTIFICATION_URL = ""
+    settings.SUBSCRIPTIONS_GATEWAY_RETRY_BACKOFF = 0
+    return httpserver
+
+
+def stale_attempt(plan):
+    from subscriptions.tests.factories import UserFactory
+
+    user = UserFactory()
+    invoice = services.subscription_create(user=user, plan=plan, now=at(2026, 1, 1)).invoices.get()
+    payment = services.payment_create(
+        user=user, amount=invoice.total, invoice=invoice, gateway="midtrans"
+    )
+    Payment.objects.filter(pk=payment.pk).update(created_at=at(2026, 1, 1))
+    return payment
+
+
+def test_a_stale_pending_payment_is_expired_at_the_gateway(plan, midtrans_api):
+    from subscriptions.tests.midtrans_samples import notification
+
+    payment = stale_attempt(plan)
+    answer = notification(
+        "bank_transfer",
+        order_id=payment.order_id,
+        gross_amount="150000.00",
+        transaction_status="expire",
+        fraud_status=None,
+    )
+    midtrans_api.expect_oneshot_request(
+        f"/v2/{payment.order_id}/expire", method="POST"
+    ).respond_with_json(answer)
+    assert run_billing(now=at(2026, 1, 1, 20)).counts["stale_payments_expired"] == 0
+    report = run_billing(now=at(2026, 1, 2, 10))
+    payment.refresh_from_db()
+    assert report.counts["stale_payments_expired"] == 1
+    assert payment.status == "expire"
+    assert payment.invoice.status == "open"  # a new attempt can still pay it
+
+
+def test_a_stale_attempt_that_was_paid_meanwhile_is_settled_not_expired(plan, midtrans_api):
+    from subscriptions.tests.midtrans_samples import notification
+
+    payment = stale_attempt(plan)
+    midtrans_api.expect_oneshot_request(
+        f"/v2/{payment.order_id}/expire", method="POST"
+    ).respond_with_json(
+        {
+            "status_code": "412",
+            "status_message": "Merchant cannot modify the status of the transaction",
+        }
+    )
+    midtrans_api.expect_oneshot_request(
+        f"/v2/{payment.order_id}/status", method="GET"
+    ).respond_with_json(
+        notification(
+            "gopay", order_id=payment.order_id, gross_amount="150000.00", fraud_status=None
+        )
+    )
+    report = run_billing(now=at(2026, 1, 2, 10))
+    payment.refresh_from_db()
+    assert report.ok, report.summary()
+    assert report.counts["stale_payments_updated"] == 1
+    assert (payment.status, payment.is_paid) == ("settlement", True)
+    assert payment.invoice.status == "paid"
+    assert payment.subscription.status == "active"
