@@ -356,3 +356,20 @@ def test_a_stale_attempt_that_was_paid_meanwhile_is_settled_not_expired(plan, mi
     assert (payment.status, payment.is_paid) == ("settlement", True)
     assert payment.invoice.status == "paid"
     assert payment.subscription.status == "active"
+
+
+def test_the_billing_run_also_runs_as_a_background_task(plan):
+    from subscriptions.tasks import run_billing_task
+
+    active(plan, at(2026, 1, 1), at(2026, 2, 1))
+    result = run_billing_task.enqueue(now=at(2026, 2, 1, 10).isoformat())
+    assert result.return_value["ok"] is True
+    assert result.return_value["counts"]["renewal_invoiced"] == 1
+    assert Invoice.objects.filter(reason="renewal").count() == 1
+
+
+def test_the_command_can_enqueue_the_run_instead(plan, capsys):
+    active(plan, at(2026, 1, 1), at(2026, 2, 1))
+    call_command("run_billing", "--enqueue", now="2026-02-01T10:00:00+07:00")
+    assert "enqueued as task" in capsys.readouterr().out
+    assert Invoice.objects.filter(reason="renewal").count() == 1  # immediate backend in tests

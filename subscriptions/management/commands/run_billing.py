@@ -23,8 +23,13 @@ class Command(BaseCommand):
             help="Run as if it were this ISO date-time (for catching up or testing).",
         )
         parser.add_argument("--batch-size", type=int, default=None)
+        parser.add_argument(
+            "--enqueue",
+            action="store_true",
+            help="Enqueue the run as a background task (django-tasks) instead of running it here.",
+        )
 
-    def handle(self, *args, now=None, batch_size=None, **options):
+    def handle(self, *args, now=None, batch_size=None, enqueue=False, **options):
         when = timezone.now()
         if now:
             try:
@@ -33,6 +38,12 @@ class Command(BaseCommand):
                 raise CommandError(f"--now must be an ISO date-time, not {now!r}") from exc
             if timezone.is_naive(when):
                 when = timezone.make_aware(when)
+        if enqueue:
+            from subscriptions.tasks import run_billing_task
+
+            result = run_billing_task.enqueue(now=when.isoformat() if now else None)
+            self.stdout.write(f"Billing run enqueued as task {result.id} ({result.status}).")
+            return
         self.stdout.write(f"Billing run at {when.isoformat()}")
         report = run_billing(now=when, batch_size=batch_size, progress=self.stdout.write)
         self.stdout.write("Summary:")
