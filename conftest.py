@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 
 def pytest_collection_modifyitems(config, items):
@@ -116,6 +116,9 @@ def page_for(chromium, live_server, client, monkeypatch):
     yield make
     for context in contexts:
         context.close()
+    # Playwright's greenlet may have opened database connections of its own (asgiref's
+    # Local is context-aware); close them, or PostgreSQL cannot drop the test database.
+    connections.close_all()
 
 
 def screenshot(page, name: str) -> Path:
