@@ -39,8 +39,10 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# createcachetable: the default cache (allauth's rate limits) is a database table.
 migrate: install
 	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
+	$(DEV_ENV) $(BIN)/python manage.py createcachetable
 
 seed: migrate
 	$(DEV_ENV) $(BIN)/python manage.py seed_demo

@@ -105,7 +105,12 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# A cache every process shares: allauth keeps its rate limits and used TOTP codes here,
+# so a per-process cache (locmem) would let each worker count failures on its own.
+# Default: the database cache (table ``django_cache``; ``make migrate`` and Django's
+# test runner create it with ``createcachetable``), which needs nothing but the
+# database. Production: CACHE_URL=redis://host:6379/0 (Django's RedisCache, redis-py).
+CACHES = {"default": env.cache("CACHE_URL", default="dbcache://django_cache")}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -131,6 +136,12 @@ ACCOUNT_EMAIL_VERIFICATION = env.str(
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
+# Rate limits (ACCOUNT_RATE_LIMITS) stay at allauth's defaults, which are on: e.g. 5
+# failed sign-ins per account in 5 minutes, 10 per IP a minute. They live in CACHES.
+
+# Optional two-factor sign-in: an authenticator app (TOTP) with recovery codes.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="Billing portal")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="Asia/Jakarta")

@@ -10,18 +10,23 @@ a silent success.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from subscriptions.app_settings import app_settings as billing_settings
 from subscriptions.exceptions import (
     AmountMismatch,
     BillingError,
     InsufficientFunds,
     InvoiceNotPayable,
 )
+from subscriptions.gateways import PaymentGateway, get_gateway
+from subscriptions.gateways.snap import gateway_amount, snap_request
 from subscriptions.models import Invoice, Payment
 from subscriptions.money import format_money, round_money
 from subscriptions.services import (
@@ -33,6 +38,8 @@ from subscriptions.services import (
 
 from .app_settings import app_settings
 from .models import TopUp, TopUpStatus, TransactionKind, Wallet, WalletTransaction
+
+logger = logging.getLogger(__name__)
 
 
 class IdempotencyConflict(BillingError):
@@ -159,6 +166,72 @@ def topup_create(*, user, amount: Decimal, gateway: str = "") -> TopUp:
     return TopUp.objects.create(
         wallet=wallet, user=user, amount=amount, order_id=order_id, payment=payment
     )
+
+
+def topup_checkout_start(
+    *,
+    user,
+    amount: Decimal,
+    finish_url: Callable[[str], str] | str | None = None,
+    gateway: PaymentGateway | None = None,
+    now: dt.datetime | None = None,
+) -> TopUp:
+    """Start a top-up: the gateway's payment page first, then the pending ``TopUp`` and
+    its ``Payment`` (with ``snap_token`` and ``redirect_url``) in one transaction.
+
+    Mirrors ``subscriptions.services.checkout_start``: a fresh order id for every
+    attempt, and the gateway is called outside any transaction (the HTTP call must
+    not hold rows locked, and a refusal must leave nothing behind). ``finish_url`` is
+    where the gateway sends the browser back (a callable receives the order id).
+    Raises ``BillingError`` for an amount outside the limits and ``GatewayError`` when
+    the gateway refuses or cannot be reached; in both cases nothing is created. The
+    wallet is credited later, once, by the webhook (``receivers.on_payment_success``).
+    """
+    gateway = gateway or get_gateway()
+    existing = Wallet.objects.filter(user=user).only("currency").first()
+    currency = existing.currency if existing is not None else app_settings.CURRENCY
+    amount = validate_topup_amount(amount, currency)
+
+    order_id = new_order_id("TOPUP")
+    url = finish_url(order_id) if callable(finish_url) else (finish_url or "")
+    request = snap_request(
+        order_id=order_id,
+        amount=amount,
+        currency=currency,
+        user=user,
+        finish_url=url,
+        expiry_minutes=billing_settings.CHECKOUT_EXPIRY_MINUTES,
+        now=now,
+    )
+    # One item that names what is bought, instead of "Payment TOPUP-...".
+    request["item_details"] = [
+        {
+            "id": "wallet-topup",
+            "name": "Wallet top-up",
+            "price": gateway_amount(amount, currency),
+            "quantity": 1,
+        }
+    ]
+    session = gateway.create_checkout(request)
+
+    with transaction.atomic():
+        wallet = wallet_get_or_create(user=user)
+        payment = payment_create(
+            user=user,
+            amount=amount,
+            currency=wallet.currency,
+            gateway=gateway.name,
+            order_id=order_id,
+        )
+        payment.snap_token = session.token[:100]
+        payment.redirect_url = session.redirect_url
+        payment.gateway_response = session.response
+        payment.save(update_fields=["snap_token", "redirect_url", "gateway_response", "updated_at"])
+        topup = TopUp.objects.create(
+            wallet=wallet, user=user, amount=amount, order_id=order_id, payment=payment
+        )
+    logger.info("Top-up %s of %s started via %s", order_id, amount, gateway.name)
+    return topup
 
 
 @transaction.atomic

@@ -1,0 +1,228 @@
+"""The invoice pages: the list (by status), one invoice with its lines and payments,
+paying it from the wallet, and its PDF.
+
+Every invoice is looked up through its owner (``invoice_detail_for_user``): another
+user's invoice, like a draft, is simply not found. The PDF is rendered from the same
+template as the page (``portal/invoices/detail.html`` with ``pdf=True``), so the
+two can never disagree.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from subscriptions.exceptions import BillingError, InsufficientFunds
+from subscriptions.models import Invoice, InvoiceStatus, Payment, PaymentStatus
+from subscriptions.money import ZERO
+from subscriptions.selectors import invoice_detail_for_user, invoice_list_for_user
+from wallets.selectors import wallet_for_user
+from wallets.services import wallet_pay_invoice
+
+from . import events
+from .htmx_responses import fragment_response
+from .invoice_pdf import render_pdf
+from .views import HtmxHttpRequest, render_page
+from .views_wallet import shortfall_topup_amount
+
+INVOICES_PER_PAGE = 25
+DETAIL_TEMPLATE = "portal/invoices/detail.html"
+
+STATUS_FILTERS = (
+    ("", gettext_lazy("All")),
+    (InvoiceStatus.OPEN, gettext_lazy("Open")),
+    (InvoiceStatus.PAID, gettext_lazy("Paid")),
+    (InvoiceStatus.OVERDUE, gettext_lazy("Overdue")),
+    (InvoiceStatus.VOID, gettext_lazy("Void")),
+)
+FILTER_VALUES = frozenset(value for value, _label in STATUS_FILTERS if value)
+
+PAYMENT_METHODS = {
+    "wallet": gettext_lazy("Wallet balance"),
+    "bank_transfer": gettext_lazy("Bank transfer"),
+    "echannel": gettext_lazy("Mandiri Bill"),
+    "permata": gettext_lazy("Permata virtual account"),
+    "credit_card": gettext_lazy("Card"),
+    "gopay": "GoPay",
+    "shopeepay": "ShopeePay",
+    "qris": "QRIS",
+    "cstore": gettext_lazy("Convenience store"),
+    "akulaku": "Akulaku",
+    "kredivo": "Kredivo",
+}
+
+P = PaymentStatus
+PAYMENT_STATES = {
+    P.SETTLEMENT: ("success", gettext_lazy("Paid")),
+    P.CAPTURE: ("success", gettext_lazy("Paid")),
+    P.AUTHORIZE: ("info", gettext_lazy("Authorized")),
+    P.PENDING: ("warning", gettext_lazy("Pending")),
+    P.DENY: ("danger", gettext_lazy("Declined")),
+    P.FAILURE: ("danger", gettext_lazy("Failed")),
+    P.CANCEL: ("neutral", gettext_lazy("Cancelled")),
+    P.EXPIRE: ("neutral", gettext_lazy("Expired")),
+    P.REFUND: ("neutral", gettext_lazy("Refunded")),
+    P.PARTIAL_REFUND: ("neutral", gettext_lazy("Partly refunded")),
+}
+
+
+def _invoice_or_404(request: HtmxHttpRequest, pk: int) -> Invoice:
+    return get_object_or_404(invoice_detail_for_user(request.user, pk))
+
+
+# --- List ----------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request", "HX-Target")
+def invoice_list(request: HtmxHttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    if status not in FILTER_VALUES:  # anything else (typos, "draft") shows them all
+        status = ""
+    page = Paginator(
+        invoice_list_for_user(request.user, status=status or None), INVOICES_PER_PAGE
+    ).get_page(request.GET.get("page"))
+    base = reverse("portal:invoices")
+    context = {
+        "page": page,
+        "invoices": page.object_list,
+        "status": status,
+        "status_label": dict(STATUS_FILTERS)[status],
+        "filters": [
+            {"value": value, "label": label, "url": f"{base}?status={value}" if value else base}
+            for value, label in STATUS_FILTERS
+        ],
+        "page_query": f"status={status}&" if status else "",
+        "events": {"invoices_changed": events.INVOICES_CHANGED},
+    }
+    return render_page(
+        request, "portal/invoices/list.html", context, fragments=frozenset({"invoice-list"})
+    )
+
+
+# --- Detail and PDF ---------------------------------------------------------------------
+
+
+def _payment_rows(payments: list[Payment], *, pdf: bool) -> list[Payment]:
+    rows = []
+    for payment in payments:
+        if pdf and not payment.is_paid:
+            continue  # the document lists money received; the page lists every attempt
+        payment.method_label = PAYMENT_METHODS.get(
+            payment.payment_type, payment.payment_type.replace("_", " ").capitalize() or "—"
+        )
+        payment.tone, payment.state_label = PAYMENT_STATES.get(
+            payment.status, ("neutral", payment.get_status_display())
+        )
+        rows.append(payment)
+    return rows
+
+
+def _detail_context(
+    request: HtmxHttpRequest, invoice: Invoice, *, pdf: bool = False, pay_error: dict | None = None
+) -> dict:
+    payments = list(invoice.payments.all())
+    paid = sum(
+        (p.gross_amount - p.refunded_amount for p in payments if p.is_paid and p.invoice_id),
+        ZERO,
+    )
+    context = {
+        "invoice": invoice,
+        "lines": list(invoice.lines.all()),
+        "payments": _payment_rows(payments, pdf=pdf),
+        "amount_paid": paid,
+        "amount_due": invoice.total if invoice.is_payable else ZERO,
+        "pdf": pdf,
+        "layout": "portal/invoices/pdf_layout.html" if pdf else "base.html",
+        "pay_error": pay_error,
+    }
+    if not pdf and invoice.is_payable:
+        wallet = wallet_for_user(request.user)
+        context.update(
+            wallet=wallet,
+            wallet_covers=wallet.balance >= invoice.total,
+            topup_amount=shortfall_topup_amount(wallet.balance, invoice.total),
+        )
+    return context
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request", "HX-Target")
+def invoice_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    invoice = _invoice_or_404(request, pk)
+    return render_page(
+        request,
+        DETAIL_TEMPLATE,
+        _detail_context(request, invoice),
+        fragments=frozenset({"invoice-card"}),
+    )
+
+
+@login_required
+@require_GET
+def invoice_pdf(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    invoice = _invoice_or_404(request, pk)
+    html = render(request, DETAIL_TEMPLATE, _detail_context(request, invoice, pdf=True))
+    response = HttpResponse(render_pdf(html.content.decode()), content_type="application/pdf")
+    filename = re.sub(r"[^A-Za-z0-9._-]", "-", invoice.number or f"invoice-{invoice.pk}")
+    response["Content-Disposition"] = f'attachment; filename="{filename}.pdf"'
+    return response
+
+
+# --- Pay from the wallet ----------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def invoice_pay_wallet(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Pay the invoice from the wallet balance, all or nothing.
+
+    HTMX: the invoice card comes back in place with the banner region out of band and
+    ``wallet-changed`` + ``invoices-changed`` so that balances and lists refresh. A
+    domain error (not enough balance, already paid) is shown inside the card and
+    changes nothing. Without JavaScript: a redirect to the invoice, or the page with
+    the error (409).
+    """
+    invoice = _invoice_or_404(request, pk)
+    pay_error = None
+    try:
+        wallet_pay_invoice(invoice=invoice, user=request.user)
+    except InsufficientFunds:
+        wallet = wallet_for_user(request.user)
+        pay_error = {
+            "message": _("Your wallet balance (%(balance)s) does not cover this invoice.")
+            % {"balance": wallet.balance_display},
+            "topup_amount": shortfall_topup_amount(wallet.balance, invoice.total),
+        }
+    except BillingError as error:
+        pay_error = {"message": error.message}
+    else:
+        messages.success(
+            request, _("Invoice %(number)s is paid from your wallet.") % {"number": invoice}
+        )
+
+    if pay_error is None and not request.htmx:
+        return redirect("portal:invoice_detail", pk=invoice.pk)
+    invoice = _invoice_or_404(request, pk)  # fresh: status, payments
+    context = _detail_context(request, invoice, pay_error=pay_error)
+    if not request.htmx:
+        response = render(request, DETAIL_TEMPLATE, context, status=409)
+        return response
+    return fragment_response(
+        request,
+        f"{DETAIL_TEMPLATE}#invoice-card",
+        context,
+        events=[] if pay_error else [events.WALLET_CHANGED, events.INVOICES_CHANGED],
+    )
