@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from subscriptions.models import InvoiceStatus, Plan, Subscription, SubscriptionStatus
+from subscriptions.money import format_money
 
 S = SubscriptionStatus
 
@@ -197,3 +198,330 @@ def plan_features(features: dict[str, Any] | None) -> list[str]:
 
 def invoice_tone(status: str) -> str:
     return INVOICE_TONES.get(status, NEUTRAL)
+
+
+# --- Plans, quotes and what the subscription card offers --------------------------------
+
+MONTHLY, YEARLY = "month", "year"
+
+
+def plan_group(plan: Plan) -> str:
+    """The tab of the monthly/yearly switch a plan is listed under."""
+    return YEARLY if plan.interval_unit == "year" else MONTHLY
+
+
+def catalogue_groups(plans: list[Plan]) -> list[str]:
+    """The tabs the catalogue needs, monthly first (one tab means no switch)."""
+    present = {plan_group(plan) for plan in plans}
+    return [group for group in (MONTHLY, YEARLY) if group in present]
+
+
+GROUP_LABELS = {MONTHLY: gettext_lazy("Monthly"), YEARLY: gettext_lazy("Yearly")}
+
+CHANGE_LABELS = {
+    "upgrade": gettext_lazy("Upgrade"),
+    "downgrade": gettext_lazy("Downgrade"),
+    "switch": gettext_lazy("Switch"),
+}
+
+
+@dataclass(frozen=True)
+class PlanOffer:
+    """One plan on the plans page and what its button does.
+
+    ``action`` is one of ``trial``, ``subscribe``, ``resubscribe`` (POST to subscribe),
+    ``change`` (open the quote), ``current``, ``scheduled`` or ``blocked`` (no button;
+    ``note`` says why).
+    """
+
+    plan: Plan
+    features: list[str]
+    action: str
+    label: str
+    kind: str = ""
+    note: str = ""
+
+
+def plan_offers(
+    plans: list[Plan], subscription: Subscription | None, *, now: dt.datetime | None = None
+) -> list[PlanOffer]:
+    """Each plan with the call to action that fits this subscriber.
+
+    Whether a change is an upgrade, a downgrade or a switch (or not possible now) is
+    asked of the quote service itself, so the button always says what confirming
+    will do. Quoting reads only the rows given: no queries.
+    """
+    from subscriptions.exceptions import BillingError
+    from subscriptions.services import subscription_change_plan_quote
+
+    live = subscription is not None and subscription.is_live
+    offers = []
+    for plan in plans:
+        features = plan_features(plan.features)
+        if live and plan.pk == subscription.plan_id:
+            offers.append(PlanOffer(plan, features, "current", _("Current plan")))
+        elif live and plan.pk == subscription.scheduled_plan_id:
+            when = format_date(subscription.scheduled_change_at)
+            offers.append(
+                PlanOffer(
+                    plan,
+                    features,
+                    "scheduled",
+                    _("Scheduled"),
+                    note=_("Your plan switches to this one on %(date)s.") % {"date": when},
+                )
+            )
+        elif live:
+            try:
+                quote = subscription_change_plan_quote(
+                    subscription=subscription, new_plan=plan, now=now
+                )
+            except BillingError as error:
+                note = str(error)
+                if subscription.status in (S.PENDING, S.PAST_DUE):
+                    note = _("Pay the open invoice first; then you can change plan.")
+                offers.append(PlanOffer(plan, features, "blocked", "", note=note))
+            else:
+                label = str(CHANGE_LABELS.get(quote.kind, CHANGE_LABELS["switch"]))
+                offers.append(PlanOffer(plan, features, "change", label, kind=quote.kind))
+        elif subscription is None and plan.trial_period_days:
+            # First subscription only: returning customers are not offered a new trial.
+            label = ngettext(
+                "Start %(days)s-day trial", "Start %(days)s-day trial", plan.trial_period_days
+            ) % {"days": plan.trial_period_days}
+            offers.append(PlanOffer(plan, features, "trial", label))
+        elif subscription is not None and subscription.plan_id == plan.pk:
+            offers.append(
+                PlanOffer(
+                    plan, features, "resubscribe", _("Resubscribe"), note=_("Your previous plan")
+                )
+            )
+        else:
+            offers.append(PlanOffer(plan, features, "subscribe", _("Subscribe")))
+    return offers
+
+
+@dataclass(frozen=True)
+class QuoteLine:
+    label: str
+    amount: str
+    credit: bool = False
+
+
+@dataclass(frozen=True)
+class QuoteSummary:
+    """A proration quote in words: the dialog shown before a plan change is confirmed."""
+
+    kind: str
+    title: str
+    effect: str
+    lines: list[QuoteLine]
+    due_now: str
+    has_charge: bool
+    then: str
+    confirm_label: str
+    valid_until: str
+
+
+def distinct_name(plan: Plan, other: Plan | None) -> str:
+    """``Pro``, or ``Pro (yearly)`` next to another plan called Pro."""
+    if other is not None and other.pk != plan.pk and other.name == plan.name:
+        return f"{plan.name} ({billing_cycle(plan).lower()})"
+    return plan.name
+
+
+def quote_summary(quote, plan: Plan, current: Plan | None = None) -> QuoteSummary:
+    """What a ``ProrationQuote`` for ``plan`` charges now, what from the next period,
+    and when it takes effect."""
+
+    def money(amount) -> str:
+        return _nowrap(format_money(amount, quote.currency))
+
+    new_plan = distinct_name(plan, current)
+    old_plan = distinct_name(current, plan) if current is not None else quote.old_plan_name
+    lines: list[QuoteLine] = []
+    # Same order as the invoice the confirmation creates (credit first, then charge).
+    if quote.credit:
+        lines.append(
+            QuoteLine(
+                _("Credit for unused time on %(plan)s") % {"plan": old_plan},
+                "-" + money(quote.credit),
+                credit=True,
+            )
+        )
+    if quote.charge:
+        if quote.new_period_start:
+            label = _("%(plan)s, %(start)s – %(end)s") % {
+                "plan": new_plan,
+                "start": format_date(quote.new_period_start),
+                "end": format_date(quote.new_period_end),
+            }
+        else:
+            label = _("%(plan)s for the rest of this period, until %(end)s") % {
+                "plan": new_plan,
+                "end": format_date(quote.period_end),
+            }
+        lines.append(QuoteLine(label, money(quote.charge)))
+
+    next_date = format_date(quote.new_period_end or quote.period_end)
+    then = _("Then %(price)s every %(interval)s, from %(date)s.") % {
+        "price": money(quote.next_amount),
+        "interval": plan.interval_display,
+        "date": next_date,
+    }
+    if quote.kind == "downgrade":
+        title = _("Downgrade to %(plan)s") % {"plan": new_plan}
+        effect = _(
+            "Takes effect on %(date)s, nothing charged now. You keep %(plan)s until then."
+        ) % {"date": format_date(quote.effective_at), "plan": old_plan}
+        confirm = _("Schedule the downgrade")
+    elif quote.kind == "upgrade":
+        title = _("Upgrade to %(plan)s") % {"plan": new_plan}
+        effect = (
+            _("Takes effect as soon as you pay; a new billing period starts today.")
+            if quote.new_period_start
+            else _("Takes effect as soon as you pay; your billing date stays the same.")
+        )
+        confirm = (
+            _("Confirm and pay %(amount)s") % {"amount": money(quote.amount_due)}
+            if quote.amount_due
+            else _("Confirm the upgrade")
+        )
+    else:
+        title = _("Switch to %(plan)s") % {"plan": new_plan}
+        effect = _("Takes effect now, nothing charged now.")
+        confirm = _("Switch now")
+    return QuoteSummary(
+        kind=quote.kind,
+        title=title,
+        effect=effect,
+        lines=lines,
+        due_now=money(quote.amount_due),
+        has_charge=quote.amount_due > 0,
+        then=then,
+        confirm_label=confirm,
+        valid_until=formats.time_format(timezone.localtime(quote.valid_until), "H:i"),
+    )
+
+
+# --- The dashboard: scheduled changes, actions, the next invoice -----------------------
+
+
+@dataclass(frozen=True)
+class ScheduledChange:
+    kind: str  # "plan_change" or "cancel"
+    title: str
+    sentence: str
+    undo_label: str
+
+
+def scheduled_changes(subscription: Subscription | None) -> list[ScheduledChange]:
+    """What is set to happen at the period end and can still be taken back."""
+    if subscription is None or not subscription.is_live:
+        return []
+    changes = []
+    if subscription.cancel_at_period_end:
+        end = format_date(subscription.current_period_end)
+        changes.append(
+            ScheduledChange(
+                "cancel",
+                _("Cancellation"),
+                _("Your subscription ends on %(date)s and will not renew.") % {"date": end},
+                _("Don't cancel"),
+            )
+        )
+    scheduled = subscription.scheduled_plan
+    if scheduled is not None:
+        when = format_date(subscription.scheduled_change_at or subscription.current_period_end)
+        new_name = distinct_name(scheduled, subscription.plan)
+        changes.append(
+            ScheduledChange(
+                "plan_change",
+                _("Switch to %(plan)s") % {"plan": new_name},
+                _("On %(date)s your plan changes to %(plan)s, %(price)s / %(interval)s.")
+                % {
+                    "date": when,
+                    "plan": new_name,
+                    "price": _nowrap(scheduled.price_display),
+                    "interval": scheduled.interval_display,
+                },
+                _("Keep %(plan)s") % {"plan": distinct_name(subscription.plan, scheduled)},
+            )
+        )
+    return changes
+
+
+@dataclass(frozen=True)
+class SubscriptionActions:
+    change_plan: bool = False
+    pause: bool = False
+    resume: bool = False
+    cancel: bool = False
+    cancel_at_period_end: bool = False
+
+
+def subscription_actions(subscription: Subscription | None) -> SubscriptionActions:
+    """Which buttons the subscription card shows (the services still decide)."""
+    if subscription is None or not subscription.is_live:
+        return SubscriptionActions()
+    status = subscription.status
+    running = status in (S.ACTIVE, S.TRIALING) and not subscription.cancel_at_period_end
+    return SubscriptionActions(
+        change_plan=running,
+        pause=status == S.ACTIVE and not subscription.cancel_at_period_end,
+        resume=status == S.PAUSED,
+        cancel=not subscription.cancel_at_period_end,
+        cancel_at_period_end=running,
+    )
+
+
+@dataclass(frozen=True)
+class UpcomingInvoice:
+    amount: str
+    date: str
+    plan_name: str
+    period: str
+    note: str = ""
+
+
+def upcoming_invoice(subscription: Subscription | None) -> UpcomingInvoice | None:
+    """The next renewal invoice: its amount, date and plan (the scheduled plan when a
+    downgrade takes effect then). ``None`` when nothing renews."""
+    from subscriptions.exceptions import BillingError
+    from subscriptions.services.subscriptions import renewal_period
+
+    if subscription is None or subscription.cancel_at_period_end:
+        return None
+    if subscription.status not in (S.ACTIVE, S.TRIALING):
+        return None
+    try:
+        start, end, plan = renewal_period(subscription)
+    except BillingError:
+        return None
+    note = ""
+    if plan.pk != subscription.plan_id:
+        note = _("Your switch to %(plan)s takes effect then.") % {"plan": plan.name}
+    elif subscription.status == S.TRIALING:
+        note = _("Your trial ends then.")
+    return UpcomingInvoice(
+        amount=format_money(plan.price, plan.currency),
+        date=format_date(start),
+        plan_name=plan.name,
+        period=f"{format_date(start)} – {format_date(end)}",
+        note=note,
+    )
+
+
+def no_upcoming_invoice_reason(subscription: Subscription | None) -> str:
+    """Why there is no upcoming invoice, in one sentence."""
+    if subscription is None:
+        return _("Nothing to bill yet.")
+    if subscription.status == S.PAUSED:
+        return _("Nothing is billed while your subscription is paused.")
+    if subscription.status in (S.PENDING, S.PAST_DUE):
+        return _("Pay the open invoice to continue your subscription.")
+    if subscription.is_live and subscription.cancel_at_period_end:
+        return _("No more invoices: your subscription ends on %(date)s.") % {
+            "date": format_date(subscription.current_period_end)
+        }
+    return _("No upcoming invoice.")

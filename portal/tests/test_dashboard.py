@@ -20,7 +20,9 @@ from subscriptions.services import (
     payment_create,
     subscription_create,
 )
-from subscriptions.tests.factories import PlanFactory, SubscriptionFactory
+from subscriptions.tests.factories import PaymentFactory, PlanFactory, SubscriptionFactory
+from wallets.models import Wallet
+from wallets.tests.factories import funded_wallet
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 URL = "/billing/"
@@ -252,6 +254,153 @@ def test_a_stranger_never_sees_another_users_subscription(client, alice, bob, pr
     assert "have a subscription yet" in body
 
 
+# --- scheduled changes, wallet, next invoice ---------------------------------------------------
+
+
+def test_a_scheduled_downgrade_is_listed_with_an_undo(signed_in, alice, pro):
+    starter = PlanFactory(name="Starter", price=Decimal("49000"))
+    subscription = SubscriptionFactory(
+        user=alice,
+        plan=pro,
+        current_period_end=at(2027, 1, 3),
+        scheduled_plan=starter,
+        scheduled_change_at=at(2027, 1, 3),
+    )
+    undo = reverse("portal:subscription_undo_plan_change", args=[subscription.pk])
+
+    body = page(signed_in)
+
+    assert "Scheduled changes" in body
+    assert "On 3 Jan 2027 your plan changes to Starter, Rp 49.000 / month." in body
+    assert f'hx-post="{undo}"' in body
+    assert f'action="{undo}"' in body
+    assert "Keep Pro" in body
+
+
+def test_a_scheduled_cancel_is_listed_with_an_undo(signed_in, alice, pro):
+    subscription = SubscriptionFactory(
+        user=alice, plan=pro, cancel_at_period_end=True, current_period_end=at(2027, 1, 3)
+    )
+    undo = reverse("portal:subscription_undo_cancel", args=[subscription.pk])
+
+    body = page(signed_in)
+
+    assert "Your subscription ends on 3 Jan 2027 and will not renew." in body
+    assert f'action="{undo}"' in body
+    assert "Don't cancel" in body or "Don&#x27;t cancel" in body
+    assert reverse("portal:subscription_cancel_confirm", args=[subscription.pk]) not in body
+
+
+def test_an_active_subscription_offers_pause_cancel_and_change_plan(signed_in, alice, pro):
+    subscription = SubscriptionFactory(user=alice, plan=pro)
+
+    body = page(signed_in)
+
+    for name in ("pause_confirm", "cancel_confirm"):
+        confirm = reverse(f"portal:subscription_{name}", args=[subscription.pk])
+        assert f'href="{confirm}" hx-get="{confirm}" hx-target="#dialog-content"' in body
+    assert reverse("portal:subscription_resume_confirm", args=[subscription.pk]) not in body
+    assert f'href="{reverse("portal:plans")}"' in body
+
+
+def test_a_paused_subscription_offers_resume_not_pause(signed_in, alice, pro):
+    subscription = SubscriptionFactory(user=alice, plan=pro, status=SubscriptionStatus.PAUSED)
+
+    body = page(signed_in)
+
+    assert reverse("portal:subscription_resume_confirm", args=[subscription.pk]) in body
+    assert reverse("portal:subscription_pause_confirm", args=[subscription.pk]) not in body
+    assert "Nothing is billed while your subscription is paused." in body
+
+
+def test_the_wallet_balance_is_shown_with_a_top_up_link(signed_in, alice):
+    funded_wallet(alice, 275000)
+
+    body = page(signed_in)
+
+    assert 'data-testid="wallet-balance">Rp 275.000<' in body
+    assert f'href="{reverse("portal:wallet")}" class="link text-sm">Top up<' in body
+
+
+def test_without_a_wallet_the_balance_is_zero(signed_in):
+    assert 'data-testid="wallet-balance">Rp 0<' in page(signed_in)
+
+
+def test_the_next_invoice_is_the_renewal_amount_and_date(signed_in, alice, pro):
+    SubscriptionFactory(
+        user=alice,
+        plan=pro,
+        current_period_start=at(2026, 12, 3),
+        current_period_end=at(2027, 1, 3),
+        billing_anchor=at(2026, 12, 3),
+    )
+
+    body = page(signed_in)
+
+    assert 'data-testid="upcoming-amount">Rp 150.000<' in body
+    assert "On 3 Jan 2027 for Pro" in body
+    assert "Covers 3 Jan 2027 – 3 Feb 2027" in body
+
+
+def test_the_next_invoice_is_on_the_scheduled_plan_when_a_downgrade_takes_effect(
+    signed_in, alice, pro
+):
+    starter = PlanFactory(name="Starter", price=Decimal("49000"))
+    SubscriptionFactory(
+        user=alice,
+        plan=pro,
+        current_period_start=at(2026, 12, 3),
+        current_period_end=at(2027, 1, 3),
+        billing_anchor=at(2026, 12, 3),
+        scheduled_plan=starter,
+        scheduled_change_at=at(2027, 1, 3),
+    )
+
+    body = page(signed_in)
+
+    assert 'data-testid="upcoming-amount">Rp 49.000<' in body
+    assert "On 3 Jan 2027 for Starter" in body
+    assert "Your switch to Starter takes effect then." in body
+
+
+def test_a_subscription_that_will_cancel_has_no_next_invoice(signed_in, alice, pro):
+    SubscriptionFactory(
+        user=alice, plan=pro, cancel_at_period_end=True, current_period_end=at(2027, 1, 3)
+    )
+
+    body = page(signed_in)
+
+    assert 'data-testid="upcoming-amount"' not in body
+    assert "No more invoices: your subscription ends on 3 Jan 2027." in body
+
+
+def test_the_cards_refresh_when_the_subscription_or_wallet_changes(signed_in, alice, pro):
+    SubscriptionFactory(user=alice, plan=pro)
+
+    body = page(signed_in)
+
+    def card(element_id):
+        start = body.index(f'id="{element_id}"')
+        return body[start : body.index(">", start)]
+
+    assert 'hx-trigger="subscription-changed from:body"' in card("upcoming-invoice")
+    assert 'hx-trigger="wallet-changed from:body"' in card("wallet-card")
+    assert "subscription-changed from:body" in card("recent-invoices")
+    assert "invoices-changed from:body" in card("recent-invoices")
+    assert "wallet-changed from:body" in card("subscription-card")
+    for element_id in ("upcoming-invoice", "wallet-card", "recent-invoices"):
+        assert f'hx-get="{URL}"' in card(element_id)
+        assert 'hx-swap="outerHTML"' in card(element_id)
+
+
+def test_the_page_has_the_dialog_for_confirmations(signed_in):
+    body = page(signed_in)
+
+    assert '<dialog id="portal-dialog" aria-labelledby="dialog-title"' in body
+    assert 'id="dialog-content"' in body
+    assert "/static/js/dialog.js" in body
+
+
 # --- HTMX -------------------------------------------------------------------------------
 
 
@@ -268,6 +417,17 @@ def test_an_htmx_request_for_the_subscription_card_gets_only_that_fragment(signe
     assert "HX-Request" in response["Vary"]
 
 
+@pytest.mark.parametrize("card", ["wallet-card", "upcoming-invoice", "recent-invoices"])
+def test_an_htmx_refresh_of_a_card_gets_only_that_card(signed_in, alice, pro, card):
+    SubscriptionFactory(user=alice, plan=pro)
+
+    response = signed_in.get(URL, headers={"HX-Request": "true", "HX-Target": card})
+
+    body = response.content.decode()
+    assert body.lstrip().startswith(f'<section id="{card}"')
+    assert "<html" not in body
+
+
 def test_an_htmx_request_for_another_target_gets_the_whole_page(signed_in):
     response = signed_in.get(URL, headers={"HX-Request": "true", "HX-Target": "elsewhere"})
 
@@ -281,14 +441,23 @@ def test_an_htmx_request_for_another_target_gets_the_whole_page(signed_in):
 def test_the_dashboard_runs_a_constant_number_of_queries(
     signed_in, alice, pro, invoice_count, django_assert_max_num_queries
 ):
-    SubscriptionFactory(user=alice, plan=pro)
+    starter = PlanFactory(name="Starter", price=Decimal("49000"))
+    subscription = SubscriptionFactory(
+        user=alice, plan=pro, scheduled_plan=starter, scheduled_change_at=at(2027, 1, 3)
+    )
     make_invoices(alice, invoice_count, plan=pro)
+    for invoice in alice.invoices.all():
+        for status in ("expire", "settlement"):
+            PaymentFactory(user=alice, invoice=invoice, subscription=subscription, status=status)
+    Wallet.objects.create(user=alice, auto_pay=True)
 
-    # session, user, subscription, invoices (+1 spare for the session save after login).
-    with django_assert_max_num_queries(5):
+    # session, user, subscription (with both plans), invoices, wallet
+    # (+1 spare for the session save after login).
+    with django_assert_max_num_queries(6):
         response = signed_in.get(URL)
 
     assert response.status_code == 200
+    assert "Switch to Starter" in response.content.decode()
 
 
 # --- presenters (the sentences, without HTTP) ---------------------------------------------

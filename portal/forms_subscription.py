@@ -1,0 +1,132 @@
+"""Forms of the subscription actions: validation and the crispy ``FormHelper`` only.
+
+The services decide what is allowed; these forms turn what a subscriber typed into
+the services' arguments (a local date into an aware datetime, a reason code and a
+comment into one line) and say what is wrong next to the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Field, Layout
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from subscriptions.models import Subscription, SubscriptionStatus
+
+# The portal's input look (the same as the restyled allauth forms); Django marks a field
+# with errors aria-invalid, which turns its ring red.
+FIELD_INPUT = "field-input aria-[invalid=true]:ring-red-400 aria-[invalid=true]:focus:ring-red-500"
+
+
+def portal_helper(form: forms.Form) -> FormHelper:
+    """Fields only: the templates write the ``<form>`` (with its HTMX attributes).
+
+    Fields render through crispy with the portal's field template (label, input, help
+    and errors tied together with ``aria-describedby``), so they match the allauth
+    pages rather than crispy-tailwind's default look.
+    """
+    for field in form.fields.values():
+        if not isinstance(field.widget, forms.RadioSelect | forms.HiddenInput):
+            field.widget.attrs.setdefault("class", FIELD_INPUT)
+    helper = FormHelper()
+    helper.form_tag = False
+    helper.disable_csrf = True
+    helper.field_template = "portal/subscription/_field.html"
+    return helper
+
+
+class PlanChangeForm(forms.Form):
+    """The confirmation of a plan change carries the signed quote it confirms."""
+
+    quote_token = forms.CharField(widget=forms.HiddenInput, max_length=4000)
+
+
+class PauseForm(forms.Form):
+    resume_on = forms.DateField(
+        label=_("Resume automatically on"),
+        required=False,
+        help_text=_("Optional. Leave empty to resume whenever you like."),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        tomorrow = timezone.localdate() + dt.timedelta(days=1)
+        self.fields["resume_on"].widget.attrs["min"] = tomorrow.isoformat()
+        self.helper = portal_helper(self)
+
+    def clean_resume_on(self) -> dt.date | None:
+        resume_on = self.cleaned_data.get("resume_on")
+        if resume_on is not None and resume_on <= timezone.localdate():
+            raise forms.ValidationError(_("Choose a date after today."), code="past")
+        return resume_on
+
+    @property
+    def resume_at(self) -> dt.datetime | None:
+        """The start of the chosen day in the portal's time zone."""
+        resume_on = self.cleaned_data.get("resume_on")
+        if resume_on is None:
+            return None
+        return timezone.make_aware(dt.datetime.combine(resume_on, dt.time.min))
+
+
+class CancelForm(forms.Form):
+    AT_PERIOD_END, NOW = "period_end", "now"
+    REASONS = [
+        ("", _("Choose a reason (optional)")),
+        ("too_expensive", _("It's too expensive")),
+        ("missing_features", _("It's missing something I need")),
+        ("not_using", _("I don't use it enough")),
+        ("switching", _("I'm switching to another product")),
+        ("technical", _("I ran into technical problems")),
+        ("temporary", _("I only needed it for a while")),
+        ("other", _("Something else")),
+    ]
+
+    when = forms.ChoiceField(
+        label=_("When"),
+        widget=forms.RadioSelect(
+            attrs={"class": "mt-0.5 h-4 w-4 border-gray-300 text-brand-600 focus:ring-brand-600"}
+        ),
+    )
+    reason = forms.ChoiceField(label=_("Why are you cancelling?"), choices=REASONS, required=False)
+    details = forms.CharField(
+        label=_("Anything we could do better?"),
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args, subscription: Subscription, period_end: str = "", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        choices = []
+        if subscription.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING):
+            choices.append(
+                (
+                    self.AT_PERIOD_END,
+                    _("At the end of the period, on %(date)s") % {"date": period_end}
+                    if period_end
+                    else _("At the end of the period"),
+                )
+            )
+        choices.append((self.NOW, _("Now: access ends immediately")))
+        self.fields["when"].choices = choices
+        self.fields["when"].initial = choices[0][0]
+        self.helper = portal_helper(self)
+        self.helper.layout = Layout(
+            Field("when", template="portal/subscription/_choice_cards.html"), "reason", "details"
+        )
+
+    @property
+    def at_period_end(self) -> bool:
+        return self.cleaned_data["when"] == self.AT_PERIOD_END
+
+    @property
+    def reason_text(self) -> str:
+        """``too_expensive: what they wrote`` (the code first, so staff can group them)."""
+        parts = [self.cleaned_data.get("reason", ""), self.cleaned_data.get("details", "").strip()]
+        return ": ".join(part for part in parts if part)
