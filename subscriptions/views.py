@@ -97,7 +97,8 @@ def sandbox_pay(request: HttpRequest, token: str) -> HttpResponse:
                 Decimal(item["price"] * item["quantity"]), payment.currency
             ),
         }
-        for item in item_details(
+        for item in (payment.gateway_response or {}).get("item_details")
+        or item_details(
             invoice=payment.invoice,
             order_id=payment.order_id,
             gross_amount=gross,

@@ -108,7 +108,8 @@ def checkout_start(
         )
         payment.snap_token = session.token[:100]
         payment.redirect_url = session.redirect_url
-        payment.gateway_response = session.response
+        # What was sent as items: the sandbox's payment page shows the same lines.
+        payment.gateway_response = {**session.response, "item_details": request["item_details"]}
         payment.save(update_fields=["snap_token", "redirect_url", "gateway_response", "updated_at"])
     logger.info("Checkout %s started for invoice %s via %s", order_id, invoice, gateway.name)
     return payment

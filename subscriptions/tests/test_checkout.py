@@ -79,6 +79,15 @@ def test_checkout_creates_a_pending_attempt_with_the_gateways_page(alice, sandbo
     assert payment.gateway_response == {
         "token": payment.snap_token,
         "redirect_url": payment.redirect_url,
+        "item_details": snap_request(
+            order_id=payment.order_id,
+            amount=invoice.total,
+            currency="IDR",
+            user=alice,
+            invoice=invoice,
+            finish_url=finish(payment.order_id),
+            expiry_minutes=60,
+        )["item_details"],
     }
 
 

@@ -165,3 +165,14 @@ def test_an_expired_top_up_is_marked_so_and_credits_nothing(alice, sandbox):
     assert topup.status == "expired"
     assert topup.wallet.balance == 0
     assert not WalletTransaction.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_sandbox_payment_page_names_a_top_up_as_such(client, alice, sandbox):
+    topup = topup_checkout_start(user=alice, amount=Decimal("100000"), finish_url=finish)
+    client.force_login(alice)
+    response = client.get(topup.payment.redirect_url)
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Wallet top-up" in page
+    assert f"Payment {topup.order_id}" not in page
