@@ -19,11 +19,12 @@ PYTEST_ARGS ?=
 # SITE_URL (gateway return links) follows HOST and PORT unless it is set.
 DEV_ENV := DEBUG=1 SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)}
 
-.PHONY: help install run serve migrate seed test chromium lint fmt css check clean
+.PHONY: help install run serve worker migrate seed test chromium lint fmt css check clean
 
 help:
 	@echo "make run    install, migrate, load demo data and serve on http://$(HOST):$(PORT)"
 	@echo "make test   install and run the whole test suite (honours DATABASE_URL)"
+	@echo "make worker run the background task worker (only with TASKS_BACKEND=django_tasks_db.DatabaseBackend)"
 	@echo "make lint   ruff check + ruff format --check"
 	@echo "make fmt    ruff --fix + ruff format"
 	@echo "make css    rebuild static/css/app.css with Tailwind (needs Node)"
@@ -51,6 +52,13 @@ run: seed serve
 
 serve: install
 	$(DEV_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# Billing emails are sent by a background task. With DEBUG (make run) the immediate task
+# backend sends each one in the request, right after the commit, to the console, so no
+# worker is needed. To try production's database queue, start both with
+# TASKS_BACKEND=django_tasks_db.DatabaseBackend: `make run` and `make worker`.
+worker: migrate
+	$(DEV_ENV) $(BIN)/python manage.py db_worker
 
 test: install chromium
 	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)

@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "crispy_tailwind",
     "django_htmx",
     "template_partials",
+    "django_tasks",
+    "django_tasks_db",
     "subscriptions",
     "wallets",
     "portal",
@@ -84,6 +86,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "portal.notifications.banners",
             ],
         },
     },
@@ -171,6 +174,25 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Billing <billing@localhost>")
 SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+
+# Billing emails are sent by a background task (portal/tasks.py) after the commit:
+# through django-tasks-db's database queue, worked by `manage.py db_worker`, or with
+# DEBUG on (make run, tests) by the immediate backend, in the process, at the commit.
+# TASKS_BACKEND overrides either ("django_tasks_db.DatabaseBackend" to try the worker).
+TASKS = {
+    "default": {
+        "BACKEND": env.str(
+            "TASKS_BACKEND",
+            default="django_tasks.backends.immediate.ImmediateBackend"
+            if DEBUG
+            else "django_tasks_db.DatabaseBackend",
+        )
+    }
+}
+# Seconds before the 2nd, 3rd, ... attempt of an email that failed for a passing reason.
+PORTAL_EMAIL_RETRY_DELAYS = (60, 300, 1800)
+# Days an invoice email's link to its hosted page (view and pay without signing in) works.
+PORTAL_INVOICE_LINK_MAX_AGE_DAYS = env.int("PORTAL_INVOICE_LINK_MAX_AGE_DAYS", default=30)
 
 # Billing (see subscriptions/app_settings.py for every SUBSCRIPTIONS_* setting).
 SUBSCRIPTIONS_CURRENCY = env.str("SUBSCRIPTIONS_CURRENCY", default="IDR")

@@ -13,5 +13,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("", include("subscriptions.urls")),
     path("billing/", include("portal.urls_checkout")),
+    path("i/", include("portal.urls_hosted")),
     path("", include("portal.urls_portal")),
 ]

@@ -1,5 +1,21 @@
 """Portal URLs for the notifications pages (included by portal/urls_portal.py, namespace "portal")."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import views_notifications as views
+
+urlpatterns = [
+    path("notifications/", views.notification_list, name="notifications"),
+    path(
+        "notifications/<int:pk>/dismiss/",
+        views.notification_dismiss,
+        name="notification_dismiss",
+    ),
+    path(
+        "notifications/dismiss-all/",
+        views.notification_dismiss_all,
+        name="notifications_dismiss_all",
+    ),
+    path("emails/", views.email_previews, name="email_previews"),
+    path("emails/<slug:kind>/", views.email_preview, name="email_preview"),
+]

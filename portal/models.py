@@ -1,0 +1,133 @@
+"""What the portal remembers about telling people things: banners and sent emails.
+
+Design in a few lines:
+
+- A ``Notification`` is one in-app banner for one user. The receivers in
+  ``receivers.py`` create it inside the billing transaction (so it rolls back with the
+  change it announces), at most once per event: ``key`` is unique per user.
+  Dismissing it sets ``dismissed_at``; a banner that asked for an action on an invoice
+  is dismissed for the user when that invoice is paid or voided.
+- A ``SentEmail`` is one email to one user about one event, recorded in the same
+  transaction as the event (an outbox row) and sent by a background task after the
+  commit. ``idempotency_key`` is unique, so a repeated signal (a webhook delivered
+  twice, a second billing run) cannot queue a second copy; ``status`` says whether it
+  went out, and the admin's invoice timeline lists the rows of an invoice.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class NotificationLevel(models.TextChoices):
+    INFO = "info", "Information"
+    SUCCESS = "success", "Success"
+    WARNING = "warning", "Warning"
+    ERROR = "error", "Action needed"
+
+
+class NotificationQuerySet(models.QuerySet):
+    def unread(self):
+        return self.filter(dismissed_at__isnull=True)
+
+
+class Notification(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=40)
+    level = models.CharField(
+        max_length=7, choices=NotificationLevel.choices, default=NotificationLevel.INFO
+    )
+    title = models.CharField(max_length=200)
+    message = models.TextField(blank=True)
+    # A site-relative path ("/billing/..."); invoice banners compute theirs (see ``url``).
+    link = models.CharField(max_length=500, blank=True)
+    link_label = models.CharField(max_length=60, blank=True)
+    # The banner asks the reader to do something (pay, top up, undo).
+    needs_action = models.BooleanField(default=False)
+    invoice = models.ForeignKey(
+        "subscriptions.Invoice",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="notifications",
+    )
+    # One banner per event: the receivers derive it from what happened.
+    key = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = NotificationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="one_notification_per_event"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["user", "-created_at"],
+                condition=Q(dismissed_at__isnull=True),
+                name="notification_unread_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.title}"
+
+    @property
+    def is_unread(self) -> bool:
+        return self.dismissed_at is None
+
+    @property
+    def url(self) -> str:
+        """Where the banner's action leads (no query: an invoice link needs only its id)."""
+        if self.link:
+            return self.link
+        if self.invoice_id:
+            from .links import invoice_page_path
+
+            return invoice_page_path(self.invoice_id)
+        return ""
+
+
+class EmailStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    SKIPPED = "skipped", "Skipped"
+    FAILED = "failed", "Failed"
+
+
+class SentEmail(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sent_emails"
+    )
+    invoice = models.ForeignKey(
+        "subscriptions.Invoice",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="sent_emails",
+    )
+    kind = models.CharField(max_length=40)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    # What the email is about: ids and values the templates need (JSON-safe).
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=7, choices=EmailStatus.choices, default=EmailStatus.QUEUED)
+    to_email = models.EmailField(blank=True)
+    subject = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "sent email"
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.to_email or self.user} ({self.get_status_display()})"

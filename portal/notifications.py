@@ -1,0 +1,119 @@
+"""In-app banners: create one per event, show the unread ones, dismiss them.
+
+``notify`` runs inside the billing transaction that made the change (the receivers
+call it), so a banner exists exactly when the change committed. Its ``key`` makes it
+once-only: the same event announced twice (a webhook retried, the billing run run
+twice) finds the banner already there and adds nothing.
+
+The notification region on every page shows the unread banners of the signed-in user
+with one query, made only when the region is rendered (``banners`` context processor).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
+
+from .models import Notification, NotificationLevel
+
+# Banners shown at once in the region; older unread ones wait on the notifications page.
+REGION_LIMIT = 4
+
+
+def notify(
+    *,
+    user,
+    kind: str,
+    key: str,
+    title: str,
+    message: str = "",
+    level: str = NotificationLevel.INFO,
+    link: str = "",
+    link_label: str = "",
+    invoice=None,
+    needs_action: bool = False,
+) -> Notification | None:
+    """Create the banner for one event; ``None`` when that event already has one."""
+    try:
+        with transaction.atomic():
+            return Notification.objects.create(
+                user=user,
+                kind=kind,
+                key=key[:150],
+                title=title[:200],
+                message=message,
+                level=level,
+                link=link,
+                link_label=link_label[:60],
+                invoice=invoice,
+                needs_action=needs_action,
+            )
+    except IntegrityError:
+        return None
+
+
+def resolve_invoice_banners(
+    invoice_id: int, *, keep_key: str = "", now: dt.datetime | None = None
+) -> int:
+    """The invoice was paid or voided (or a newer banner replaces these): its "pay now"
+    banners have nothing left to ask. ``keep_key`` spares the banner of that event."""
+    return (
+        Notification.objects.unread()
+        .filter(invoice_id=invoice_id, needs_action=True)
+        .exclude(key=keep_key)
+        .update(dismissed_at=now or timezone.now())
+    )
+
+
+def resolve_banners(user_id: int, kinds: tuple[str, ...], *, now: dt.datetime | None = None) -> int:
+    """Dismiss the user's unread banners of these kinds (what they said no longer holds)."""
+    return (
+        Notification.objects.unread()
+        .filter(user_id=user_id, kind__in=kinds)
+        .update(dismissed_at=now or timezone.now())
+    )
+
+
+def dismiss(notification: Notification, *, now: dt.datetime | None = None) -> None:
+    if notification.dismissed_at is None:
+        notification.dismissed_at = now or timezone.now()
+        notification.save(update_fields=["dismissed_at"])
+
+
+def dismiss_all(user) -> int:
+    return Notification.objects.unread().filter(user=user).update(dismissed_at=timezone.now())
+
+
+def unread_banners(user, limit: int = REGION_LIMIT) -> list[Notification]:
+    """Up to ``limit`` newest unread banners, plus one more to tell that there are more."""
+    return list(
+        Notification.objects.unread().filter(user=user).order_by("-created_at", "-pk")[: limit + 1]
+    )
+
+
+class Banners:
+    """What the region renders: the banners to show and whether more are waiting."""
+
+    def __init__(self, user) -> None:
+        found = unread_banners(user) if user is not None and user.is_authenticated else []
+        self.items = found[:REGION_LIMIT]
+        self.more = len(found) > REGION_LIMIT
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def banners(request) -> dict:
+    """Context processor: ``notification_banners``, queried only if a template uses it."""
+    return {
+        "notification_banners": SimpleLazyObject(lambda: Banners(getattr(request, "user", None)))
+    }

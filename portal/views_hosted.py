@@ -1,0 +1,128 @@
+"""The hosted invoice page: the one page an invoice email's signed link opens.
+
+``/i/<token>/`` shows that invoice and nothing else, and lets whoever holds the link pay
+it without signing in (the link is the permission, as a payment page from the gateway
+would be): "Pay now" starts a checkout for the invoice's owner (Snap, or the offline
+sandbox) and the gateway sends the browser back here, where the page waits for the
+webhook like the checkout's finish page does. An expired or altered link gets a page
+that says so and offers to sign in; never a 500 or a bare 400.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlencode
+
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from subscriptions.app_settings import app_settings as billing_settings
+from subscriptions.exceptions import BillingError, GatewayError, GatewayUnavailable
+from subscriptions.models import Invoice, Payment
+from subscriptions.services import checkout_start
+
+from . import links
+from .checkout import _state as payment_state
+from .presenters import format_date
+from .views import HtmxHttpRequest
+
+
+def _invoice(invoice_id: int | None) -> Invoice | None:
+    if invoice_id is None:
+        return None
+    return (
+        Invoice.objects.exclude(status="draft")
+        .select_related("plan")
+        .prefetch_related("lines")
+        .filter(pk=invoice_id)
+        .first()
+    )
+
+
+def _sign_in_url(invoice: Invoice | None) -> str:
+    target = (invoice and links.invoice_detail_path(invoice.pk)) or links.dashboard_path()
+    return f"{reverse('account_login')}?{urlencode({REDIRECT_FIELD_NAME: target})}"
+
+
+def _unusable(request: HtmxHttpRequest, *, expired: bool, invoice: Invoice | None) -> HttpResponse:
+    context = {"expired": expired, "sign_in_url": _sign_in_url(invoice)}
+    return render(request, "portal/hosted/invalid.html", context, status=410 if expired else 404)
+
+
+@never_cache
+@require_GET
+@vary_on_headers("HX-Request")
+def hosted_invoice(request: HtmxHttpRequest, token: str) -> HttpResponse:
+    link = links.read_hosted_invoice_token(token)
+    invoice = _invoice(link.invoice_id)
+    if invoice is None or not link.valid:
+        return _unusable(request, expired=link.expired and invoice is not None, invoice=invoice)
+    template = "portal/hosted/invoice.html"
+    if request.htmx:
+        template += "#hosted-status"
+    return render(request, template, _context(request, token, invoice))
+
+
+def _context(request, token: str, invoice: Invoice, **extra) -> dict:
+    order_id = request.GET.get("order", "")
+    payment = (
+        Payment.objects.filter(invoice=invoice, order_id=order_id).first() if order_id else None
+    )
+    state = payment_state(payment) if payment is not None else ""
+    now = int(time.time())
+    try:
+        started = min(max(int(request.GET.get("t", now)), now - 86400), now)
+    except ValueError:
+        started = now
+    waiting = state in ("pending", "review") and invoice.status != "paid"
+    return {
+        "token": token,
+        "invoice": invoice,
+        "lines": list(invoice.lines.all()),
+        "period": (
+            f"{format_date(invoice.period_start)} – {format_date(invoice.period_end)}"
+            if invoice.period_start and invoice.period_end
+            else ""
+        ),
+        "due": format_date(invoice.due_date),
+        "paid": format_date(invoice.paid_at),
+        "payment": payment,
+        "state": state,
+        "poll": waiting and now - started < int(billing_settings.CHECKOUT_POLL_TIMEOUT_SECONDS),
+        "poll_seconds": billing_settings.CHECKOUT_POLL_SECONDS,
+        "poll_url": f"{request.path}?{urlencode({'order': order_id, 't': started})}",
+        **extra,
+    }
+
+
+@never_cache
+@require_POST
+def hosted_invoice_pay(request: HtmxHttpRequest, token: str) -> HttpResponse:
+    link = links.read_hosted_invoice_token(token)
+    invoice = _invoice(link.invoice_id)
+    if invoice is None or not link.valid:
+        return _unusable(request, expired=link.expired and invoice is not None, invoice=invoice)
+    page = reverse("hosted:invoice", args=[token])
+    try:
+        payment = checkout_start(
+            invoice=invoice,
+            user=invoice.user,
+            finish_url=lambda order_id: links.absolute(f"{page}?{urlencode({'order': order_id})}"),
+        )
+    except GatewayError as error:
+        status = 503 if isinstance(error, GatewayUnavailable) else 502
+        return _refused(request, token, invoice, error, status)
+    except BillingError as error:
+        return _refused(request, token, invoice, error, 409)
+    return redirect(payment.redirect_url)
+
+
+def _refused(request, token: str, invoice: Invoice, error: BillingError, status: int):
+    invoice.refresh_from_db()
+    context = _context(request, token, invoice, error=str(error))
+    return render(request, "portal/hosted/invoice.html", context, status=status)
