@@ -168,6 +168,11 @@ def on_subscription_cancel_scheduled(sender, instance, cancel_at=None, reason=""
 
 
 @guarded
+def on_subscription_cancel_undone(sender, instance, **kwargs):
+    resolve_banners(instance.user_id, ("subscription_cancel_scheduled",))
+
+
+@guarded
 def on_subscription_cancelled(sender, instance, **kwargs):
     resolve_banners(instance.user_id, ("subscription_cancel_scheduled",))
     key = f"subscription_ended:{instance.pk}:{_at(instance.cancelled_at or instance.ended_at)}"
@@ -334,7 +339,7 @@ def on_payment_refunded(sender, instance, refund_amount=None, **kwargs):
 
 
 @guarded
-def on_invoice_created(sender, instance, **kwargs):
+def on_invoice_issued(sender, instance, **kwargs):
     if instance.status != InvoiceStatus.OPEN or instance.total <= 0:
         return  # a draft, or nothing to pay (it is paid at once)
     key = f"invoice_issued:{instance.pk}"
@@ -490,6 +495,7 @@ RECEIVERS = {
     "subscription_resumed": on_subscription_resumed,
     "subscription_paused": on_subscription_paused,
     "subscription_cancel_scheduled": on_subscription_cancel_scheduled,
+    "subscription_cancel_undone": on_subscription_cancel_undone,
     "subscription_cancelled": on_subscription_cancelled,
     "subscription_expired": on_subscription_expired,
     "subscription_plan_changed": on_subscription_plan_changed,
@@ -497,7 +503,7 @@ RECEIVERS = {
     "subscription_renewal_upcoming": on_subscription_renewal_upcoming,
     "payment_failed": on_payment_failed,
     "payment_refunded": on_payment_refunded,
-    "invoice_created": on_invoice_created,
+    "invoice_issued": on_invoice_issued,
     "invoice_paid": on_invoice_paid,
     "invoice_overdue": on_invoice_overdue,
     "invoice_payment_reminder": on_invoice_payment_reminder,

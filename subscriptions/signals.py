@@ -11,7 +11,8 @@ compare each tracked field with the value it had when the row was loaded
 (``tracking.TrackedModel``), so each signal fires once per real transition:
 never for a re-save that changed nothing, and never when ``update_fields`` leaves
 the field out. ``subscription_renewed``, ``subscription_plan_changed`` and
-``subscription_cancel_scheduled`` are sent by the services that do those things;
+``subscription_cancel_scheduled``/``subscription_cancel_undone`` are sent by the
+services that do those things;
 ``subscription_trial_will_end``, ``subscription_renewal_upcoming`` and
 ``invoice_payment_reminder`` by the billing run (``manage.py run_billing``).
 """
@@ -51,6 +52,9 @@ subscription_plan_changed = Signal()
 # A cancellation was scheduled for the period end (the subscription stays active until
 # then and can be undone). kwargs: cancel_at (the period end), reason.
 subscription_cancel_scheduled = Signal()
+# A cancellation scheduled for the period end was taken back (the subscription renews
+# as before). kwargs: none beyond instance.
+subscription_cancel_undone = Signal()
 # The billing run: a trial ends in SUBSCRIPTIONS_TRIAL_REMINDER_DAYS (once per trial).
 # kwargs: trial_end.
 subscription_trial_will_end = Signal()
@@ -75,6 +79,9 @@ payment_refunded = Signal()
 
 # A new Invoice row was saved. kwargs: previous_status=None.
 invoice_created = Signal()
+# status became "open": the invoice was issued (created open, or a draft issued later)
+# and can be paid; it has its number. kwargs: previous_status (None or "draft").
+invoice_issued = Signal()
 # status became "paid". kwargs: previous_status.
 invoice_paid = Signal()
 # status became "overdue". kwargs: previous_status.
@@ -181,6 +188,8 @@ def _dispatch_invoice(sender, instance, created, update_fields, raw=False, **kwa
         invoice_created.send(sender=sender, instance=instance, previous_status=None)
     if "status" in changes:
         old, new = changes["status"]
+        if new == "open" and old in (MISSING, "draft"):
+            invoice_issued.send(sender=sender, instance=instance, previous_status=_previous(old))
         signal = INVOICE_STATUS_SIGNALS.get(new)
         if signal is not None:
             signal.send(sender=sender, instance=instance, previous_status=_previous(old))

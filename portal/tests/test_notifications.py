@@ -131,7 +131,7 @@ CASES = [
          lambda u: (PaymentFactory(user=u, invoice=_paid_invoice(u), status="refund"),
                     {"previous_status": "settlement", "refund_amount": Decimal("150000"),
                      "previous_refunded_amount": Decimal("0")}), "refunded"),
-    Case("invoice_created", "invoice_issued", "invoice_issued",
+    Case("invoice_issued", "invoice_issued", "invoice_issued",
          lambda u: (open_invoice(u), {"previous_status": None}), "New invoice"),
     Case("invoice_paid", "payment_received", "payment_receipt",
          lambda u: (_paid_invoice(u), {"previous_status": "open"}), "is paid"),
@@ -277,3 +277,25 @@ def test_a_draft_invoice_and_an_abandoned_payment_attempt_are_not_announced(
         "subscription_started",
         "invoice_issued",
     ]
+
+
+@pytest.mark.django_db
+def test_undoing_a_scheduled_cancellation_clears_its_banner(alice):
+    from portal.models import Notification
+    from subscriptions import services
+
+    subscription = SubscriptionFactory(user=alice)
+    services.subscription_cancel(subscription=subscription, at_period_end=True)
+    assert (
+        Notification.objects.unread()
+        .filter(user=alice, kind="subscription_cancel_scheduled")
+        .exists()
+    )
+
+    services.subscription_undo_cancel(subscription=subscription)
+
+    assert (
+        not Notification.objects.unread()
+        .filter(user=alice, kind="subscription_cancel_scheduled")
+        .exists()
+    )

@@ -289,6 +289,7 @@ def subscription_undo_cancel(
     subscription.cancel_at_period_end = False
     subscription.cancellation_reason = ""
     subscription.save(update_fields=["cancel_at_period_end", "cancellation_reason", "updated_at"])
+    signals.subscription_cancel_undone.send(sender=Subscription, instance=subscription)
     return subscription
 
 

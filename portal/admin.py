@@ -1,0 +1,62 @@
+"""Admin for the portal's banners and sent emails (read-only records), and the invoice
+admin's "resend the invoice email" action (the billing app never imports the portal)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils import timezone
+
+from subscriptions.admin.billing import InvoiceAdmin, run_service_action
+from subscriptions.exceptions import InvoiceNotPayable
+
+from .emails import queue_email
+from .models import Notification, SentEmail
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "user", "kind", "level", "title", "needs_action", "dismissed_at")
+    list_filter = ("kind", "level", "needs_action")
+    list_select_related = ("user",)
+    search_fields = ("user__email", "title", "message")
+    date_hierarchy = "created_at"
+
+
+@admin.register(SentEmail)
+class SentEmailAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "to_email", "kind", "subject", "status", "attempts", "sent_at")
+    list_filter = ("status", "kind")
+    list_select_related = ("user", "invoice")
+    search_fields = ("to_email", "user__email", "subject", "invoice__number")
+    date_hierarchy = "created_at"
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _resend(invoice) -> None:
+    if not invoice.is_payable:
+        raise InvoiceNotPayable(f"it is {invoice.get_status_display().lower()}")
+    kind = "invoice_overdue" if invoice.is_past_due else "invoice_issued"
+    queue_email(
+        kind=kind,
+        user=invoice.user,
+        key=f"invoice_resend:{invoice.pk}:{timezone.now().isoformat()}",
+        invoice=invoice,
+    )
+
+
+@admin.action(description="Resend the invoice email")
+def resend_invoice_email(modeladmin, request, queryset):
+    run_service_action(modeladmin, request, queryset, _resend, "invoice email(s) queued")
+
+
+InvoiceAdmin.actions = (*InvoiceAdmin.actions, resend_invoice_email)
