@@ -487,17 +487,12 @@ class UpcomingInvoice:
 def upcoming_invoice(subscription: Subscription | None) -> UpcomingInvoice | None:
     """The next renewal invoice: its amount, date and plan (the scheduled plan when a
     downgrade takes effect then). ``None`` when nothing renews."""
-    from subscriptions.exceptions import BillingError
-    from subscriptions.services.subscriptions import renewal_period
+    from subscriptions.selectors import subscription_upcoming_period
 
-    if subscription is None or subscription.cancel_at_period_end:
+    upcoming = subscription_upcoming_period(subscription) if subscription else None
+    if upcoming is None:
         return None
-    if subscription.status not in (S.ACTIVE, S.TRIALING):
-        return None
-    try:
-        start, end, plan = renewal_period(subscription)
-    except BillingError:
-        return None
+    start, end, plan = upcoming
     note = ""
     if plan.pk != subscription.plan_id:
         note = _("Your switch to %(plan)s takes effect then.") % {"plan": plan.name}

@@ -141,3 +141,24 @@ def invoice_timeline(invoice: Invoice) -> list[TimelineEntry]:
     for source in INVOICE_TIMELINE_SOURCES:
         entries.extend(source(invoice))
     return sorted(entries, key=lambda entry: entry.at)
+
+
+def subscription_upcoming_period(
+    subscription: Subscription,
+) -> tuple[datetime.datetime, datetime.datetime, Plan] | None:
+    """``(start, end, plan)`` of the period the next renewal invoice will bill (on the
+    scheduled plan when a downgrade takes effect then), or ``None`` when nothing renews:
+    not active or trialing, cancelling at the period end, or no current period."""
+    from .exceptions import BillingError
+    from .models import SubscriptionStatus
+    from .services.subscriptions import renewal_period
+
+    if subscription.cancel_at_period_end or subscription.status not in (
+        SubscriptionStatus.ACTIVE,
+        SubscriptionStatus.TRIALING,
+    ):
+        return None
+    try:
+        return renewal_period(subscription)
+    except BillingError:
+        return None
