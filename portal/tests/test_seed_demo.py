@@ -154,3 +154,15 @@ def test_an_outdated_catalogue_is_brought_up_to_date():
     starter = Plan.objects.get(slug="starter-monthly")
     assert starter.price_display == "Rp 49.000"
     assert starter.features["max_projects"] == 3
+
+
+@pytest.mark.django_db
+def test_the_demo_subscriber_starts_without_banners_about_its_backdated_history():
+    from django.contrib.auth import get_user_model
+
+    from portal.models import Notification
+
+    call_command("seed_demo", stdout=StringIO())
+    demo = get_user_model().objects.get(email="demo@example.com")
+    assert Notification.objects.filter(user=demo).exists()  # the history did notify
+    assert not Notification.objects.unread().filter(user=demo).exists()

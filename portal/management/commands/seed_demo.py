@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from portal.models import Notification
 from subscriptions.models import Invoice, Plan, Subscription
 from subscriptions.periods import add_interval
 from subscriptions.services import (
@@ -125,6 +126,9 @@ class Command(BaseCommand):
             demo = self._user(DEMO_EMAIL, "demo", DEMO_PASSWORD, staff=False)
             admin = self._user(ADMIN_EMAIL, "admin", ADMIN_PASSWORD, staff=True)
             subscription = self._demo_subscription(demo, plans[DEMO_PLAN_SLUG])
+            # The backdated history raised banners ("Invoice ... is paid") as it was
+            # made; they are old news to the demo subscriber, so they start read.
+            Notification.objects.unread().filter(user=demo).update(dismissed_at=timezone.now())
 
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS("Demo data is ready."))
