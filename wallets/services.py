@@ -31,10 +31,10 @@ from subscriptions.models import Invoice, Payment
 from subscriptions.money import format_money, round_money
 from subscriptions.services import (
     new_order_id,
-    payment_apply_status,
     payment_create,
     payment_record_refund,
 )
+from subscriptions.services.payments import apply_status_locked, create_payment_in_transaction
 
 from .app_settings import app_settings
 from .models import TopUp, TopUpStatus, TransactionKind, Wallet, WalletTransaction
@@ -58,7 +58,11 @@ def wallet_get_or_create(*, user) -> Wallet:
 
 
 @transaction.atomic
-def _post(
+def _post(**kwargs) -> WalletTransaction:
+    return post_in_transaction(**kwargs)
+
+
+def post_in_transaction(
     *,
     wallet: Wallet,
     amount: Decimal,
@@ -71,6 +75,8 @@ def _post(
     reverses: WalletTransaction | None = None,
     created_by=None,
 ) -> WalletTransaction:
+    """``_post`` inside the caller's transaction (no savepoint of its own): for a
+    service that lets any error, ``InsufficientFunds`` included, roll back with it."""
     amount = round_money(Decimal(amount), wallet.currency)
     if amount == 0:
         raise BillingError("A wallet movement cannot be zero.")
@@ -274,14 +280,20 @@ def wallet_pay_invoice(*, invoice: Invoice, user=None) -> Payment:
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if user is not None and invoice.user_id != user.pk:
         raise InvoiceNotPayable("This invoice belongs to someone else.")
+    return _pay_locked_invoice_from_wallet(invoice, wallet_get_or_create(user=invoice.user))
+
+
+def _pay_locked_invoice_from_wallet(invoice: Invoice, wallet: Wallet) -> Payment:
+    # Runs inside the caller's transaction with the invoice locked. The nested steps
+    # take no savepoints of their own: none of their errors is caught before the
+    # caller's atomic block, which rolls all of them back together.
     if not invoice.is_payable:
         raise InvoiceNotPayable(
             f"Invoice {invoice} is {invoice.get_status_display().lower()} and cannot be paid."
         )
-    wallet = wallet_get_or_create(user=invoice.user)
     if wallet.currency != invoice.currency:
         raise InvoiceNotPayable("The wallet's currency does not match the invoice.")
-    payment = payment_create(
+    payment = create_payment_in_transaction(
         user=invoice.user,
         amount=invoice.total,
         currency=invoice.currency,
@@ -290,17 +302,19 @@ def wallet_pay_invoice(*, invoice: Invoice, user=None) -> Payment:
         gateway="wallet",
         order_id=new_order_id(f"{invoice.number}-W"),
     )
-    wallet_debit(
+    post_in_transaction(
         wallet=wallet,
-        amount=invoice.total,
+        amount=-invoice.total,
         kind=TransactionKind.PAYMENT,
         idempotency_key=f"payment:{payment.order_id}",
         description=f"Payment of invoice {invoice.number}",
         payment=payment,
         invoice=invoice,
     )
-    update = payment_apply_status(
-        payment=payment, transaction_status="settlement", payment_type="wallet"
+    # The payment row was inserted by this transaction: no one else can see it yet,
+    # so the instance in hand is as good as a locked one.
+    update = apply_status_locked(
+        payment, transaction_status="settlement", payment_type="wallet", locked_invoice=invoice
     )
     return update.payment
 
@@ -311,7 +325,11 @@ def wallet_autopay_invoice(invoice: Invoice) -> Payment | None:
     wallet = Wallet.objects.filter(user_id=invoice.user_id).first()
     if wallet is None or not wallet.auto_pay or wallet.balance < invoice.total:
         return None
-    return wallet_pay_invoice(invoice=invoice)
+    # Collectors run inside collect_invoice's savepoint, which is the rollback point of
+    # a refusal: no second savepoint here (savepoint=False), and the wallet already read.
+    with transaction.atomic(savepoint=False):
+        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        return _pay_locked_invoice_from_wallet(locked, wallet)
 
 
 @transaction.atomic

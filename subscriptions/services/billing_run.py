@@ -43,9 +43,9 @@ from ..models import (
 from .gateway_ops import payment_expire
 from .invoices import invoice_mark_overdue, invoice_pay
 from .subscriptions import (
+    create_renewal_invoice_locked,
     renewal_period,
     subscription_cancel,
-    subscription_create_renewal_invoice,
     subscription_expire,
     subscription_mark_past_due,
     subscription_resume,
@@ -82,6 +82,8 @@ class Step:
     # (the sandbox answers by posting a notification that locks the same row). Their
     # handler re-reads the row and relies on the service's own lock and idempotency.
     locked: bool = True
+    # Related rows read in the same query as the locked row (not locked themselves).
+    related: tuple[str, ...] = ()
 
 
 def _once(key: str, kind: str, **links) -> bool:
@@ -125,7 +127,8 @@ def _renewal_invoice_exists() -> Exists:
 
 
 def _trial_end(sub: Subscription, now: dt.datetime) -> str:
-    invoice = subscription_create_renewal_invoice(subscription=sub, now=now)
+    # ``sub`` is locked by this row's transaction: invoice it without locking it again.
+    invoice = create_renewal_invoice_locked(sub, now=now)
     if _collect_or_leave_open(invoice, now):
         return "trials_converted"
     subscription_mark_past_due(subscription=sub, now=now)
@@ -133,7 +136,7 @@ def _trial_end(sub: Subscription, now: dt.datetime) -> str:
 
 
 def _renew(sub: Subscription, now: dt.datetime) -> str:
-    invoice = subscription_create_renewal_invoice(subscription=sub, now=now)
+    invoice = create_renewal_invoice_locked(sub, now=now)
     if _collect_or_leave_open(invoice, now):
         return "renewed_auto_paid"
     return "renewal_invoiced"
@@ -240,6 +243,7 @@ STEPS: list[Step] = [
         ),
         _trial_end,
         prepare=lambda qs, now: qs.annotate(has_renewal_invoice=_renewal_invoice_exists()),
+        related=("plan", "user"),
     ),
     Step(
         "renewals",
@@ -250,6 +254,7 @@ STEPS: list[Step] = [
         ),
         _renew,
         prepare=lambda qs, now: qs.annotate(has_renewal_invoice=_renewal_invoice_exists()),
+        related=("plan", "user"),
     ),
     Step(
         "overdue invoices",
@@ -342,7 +347,10 @@ def _due_ids(step: Step, now: dt.datetime, batch_size: int) -> Iterator[int]:
 
 def _lock_if_still_due(step: Step, pk: int, now: dt.datetime):
     qs = step.prepare(step.model._default_manager.all(), now)
-    # FOR UPDATE OF the row itself: the annotation's subquery is not locked.
+    if step.related:
+        qs = qs.select_related(*step.related)
+    # FOR UPDATE OF the row itself: neither the annotation's subquery nor the related
+    # rows are locked.
     return qs.select_for_update(skip_locked=True, of=("self",)).filter(step.due(now), pk=pk).first()
 
 

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ..app_settings import app_settings
@@ -52,15 +52,32 @@ def next_invoice_number(*, now: dt.datetime | None = None) -> str:
     commits, so concurrent invoices queue here instead of sharing a number.
     """
     year = timezone.localtime(now or timezone.now()).year
-    try:
-        with transaction.atomic():
-            InvoiceSequence.objects.get_or_create(year=year)
-    except IntegrityError:
-        pass  # another transaction created the row first; it exists now
-    sequence = InvoiceSequence.objects.select_for_update().get(year=year)
-    sequence.last_value += 1
-    sequence.save(update_fields=["last_value"])
-    return f"{app_settings.INVOICE_PREFIX}-{year}-{sequence.last_value:06d}"
+    value = _increment_sequence(year)
+    if value is None:  # the first invoice of the year: create the row, then take it
+        try:
+            with transaction.atomic():
+                InvoiceSequence.objects.get_or_create(year=year)
+        except IntegrityError:
+            pass  # another transaction created the row first; it exists now
+        value = _increment_sequence(year)
+    return f"{app_settings.INVOICE_PREFIX}-{year}-{value:06d}"
+
+
+def _increment_sequence(year: int) -> int | None:
+    """``last_value + 1`` of the year's counter row, or None when there is no row.
+
+    One ``UPDATE ... RETURNING`` (one round trip instead of a savepoint, a lookup and a
+    ``SELECT ... FOR UPDATE``): the UPDATE takes the same row lock, held to the commit.
+    """
+    table = connection.ops.quote_name(InvoiceSequence._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_value = last_value + 1 WHERE year = %s "  # noqa: S608
+            "RETURNING last_value",
+            [year],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def _lock(invoice: Invoice) -> Invoice:
@@ -92,6 +109,41 @@ def invoice_create(
     now: dt.datetime | None = None,
 ) -> Invoice:
     """Create an invoice with its lines; issued (numbered, open) unless ``issue=False``."""
+    return create_invoice_in_transaction(
+        user=user,
+        lines=lines,
+        reason=reason,
+        subscription=subscription,
+        plan=plan,
+        currency=currency,
+        period_start=period_start,
+        period_end=period_end,
+        discount=discount,
+        tax=tax,
+        metadata=metadata,
+        issue=issue,
+        now=now,
+    )
+
+
+def create_invoice_in_transaction(
+    *,
+    user,
+    lines: list[LineSpec],
+    reason: str = InvoiceReason.MANUAL,
+    subscription: Subscription | None = None,
+    plan: Plan | None = None,
+    currency: str | None = None,
+    period_start: dt.datetime | None = None,
+    period_end: dt.datetime | None = None,
+    discount: Decimal = Decimal("0"),
+    tax: Decimal = Decimal("0"),
+    metadata: dict | None = None,
+    issue: bool = True,
+    now: dt.datetime | None = None,
+) -> Invoice:
+    """``invoice_create`` without a savepoint of its own, for services that call it
+    inside their transaction and let any error roll the whole of it back."""
     now = now or timezone.now()
     currency = currency or (plan.currency if plan else app_settings.CURRENCY)
     if not lines:
@@ -151,8 +203,13 @@ def invoice_issue(*, invoice: Invoice, now: dt.datetime | None = None) -> Invoic
 @transaction.atomic
 def invoice_pay(*, invoice: Invoice, payment=None, now: dt.datetime | None = None) -> Invoice:
     """Mark an open, overdue or uncollectible invoice paid and apply what it was for."""
+    return pay_locked_invoice(_lock(invoice), now=now)
+
+
+def pay_locked_invoice(invoice: Invoice, *, now: dt.datetime | None = None) -> Invoice:
+    """``invoice_pay`` for a caller that already holds the invoice's row lock inside its
+    transaction; an error rolls back with the caller's transaction."""
     now = now or timezone.now()
-    invoice = _lock(invoice)
     if invoice.status not in PAYABLE_INVOICE_STATUSES:
         raise InvoiceNotPayable(
             f"Invoice {invoice} is {invoice.get_status_display().lower()} and cannot be paid."
@@ -166,25 +223,31 @@ def invoice_pay(*, invoice: Invoice, payment=None, now: dt.datetime | None = Non
 
 
 def _apply_paid_invoice(invoice: Invoice, *, now: dt.datetime) -> None:
+    # Inside invoice_pay's transaction (the invoice is locked): each step locks the
+    # subscription once and works on that instance, without a savepoint of its own, as
+    # nothing here catches an error and carries on.
     from .subscriptions import (
-        subscription_activate,
-        subscription_apply_paid_plan_change,
-        subscription_renew,
+        activate_locked_subscription,
+        apply_paid_plan_change_locked,
+        lock_subscription,
+        renew_locked_subscription,
     )
 
-    subscription = invoice.subscription
-    if subscription is None:
+    if invoice.subscription_id is None:
         return
     if invoice.reason in (
         InvoiceReason.SUBSCRIPTION_CREATE,
         InvoiceReason.TRIAL_END,
         InvoiceReason.REACTIVATION,
     ):
-        subscription_activate(subscription=subscription, invoice=invoice, now=now)
+        subscription = lock_subscription(invoice.subscription_id)
+        activate_locked_subscription(subscription, invoice=invoice, now=now)
     elif invoice.reason == InvoiceReason.RENEWAL:
-        subscription_renew(subscription=subscription, invoice=invoice, now=now)
+        subscription = lock_subscription(invoice.subscription_id)
+        renew_locked_subscription(subscription, invoice=invoice, now=now)
     elif invoice.reason == InvoiceReason.PLAN_CHANGE:
-        subscription_apply_paid_plan_change(subscription=subscription, invoice=invoice, now=now)
+        subscription = lock_subscription(invoice.subscription_id)
+        apply_paid_plan_change_locked(subscription, invoice=invoice, now=now)
 
 
 @transaction.atomic

@@ -22,6 +22,7 @@ from ..app_settings import app_settings
 from ..exceptions import AmountMismatch, BillingError, InvoiceNotPayable
 from ..models import (
     FAILED_PAYMENT_STATUSES,
+    PAYABLE_INVOICE_STATUSES,
     Invoice,
     InvoiceReason,
     Payment,
@@ -31,7 +32,7 @@ from ..models import (
 )
 from ..money import round_money
 from ..transitions import payment_can_move
-from .invoices import invoice_pay
+from .invoices import pay_locked_invoice
 
 logger = logging.getLogger(__name__)
 P = PaymentStatus
@@ -56,22 +57,51 @@ def payment_create(
     order_id: str | None = None,
 ) -> Payment:
     """A new pending payment attempt with its own order id."""
+    return create_payment_in_transaction(
+        user=user,
+        amount=amount,
+        currency=currency,
+        invoice=invoice,
+        subscription=subscription,
+        payment_type=payment_type,
+        gateway=gateway,
+        order_id=order_id,
+    )
+
+
+def create_payment_in_transaction(
+    *,
+    user,
+    amount: Decimal,
+    currency: str = "IDR",
+    invoice: Invoice | None = None,
+    subscription: Subscription | None = None,
+    payment_type: str = "",
+    gateway: str = "",
+    order_id: str | None = None,
+) -> Payment:
+    """``payment_create`` without a savepoint of its own, for a service that calls it
+    inside its transaction and lets any error roll the whole of it back."""
     amount = round_money(Decimal(amount), currency)
     if amount <= 0:
         raise BillingError("A payment amount must be greater than zero.")
-    if invoice is not None and subscription is None:
-        subscription = invoice.subscription
     payment = Payment(
         user=user,
         invoice=invoice,
-        subscription=subscription,
         order_id=order_id or new_order_id(invoice.number if invoice and invoice.number else None),
         gross_amount=amount,
         currency=currency,
         payment_type=payment_type,
         gateway=gateway,
     )
-    payment.full_clean(exclude=["user", "invoice", "subscription"])
+    if subscription is not None:
+        payment.subscription = subscription
+    elif invoice is not None:
+        payment.subscription_id = invoice.subscription_id  # no query for the row itself
+    # The field validators (the order id's Midtrans alphabet and length, choices); the
+    # order id's uniqueness and the amount constraints are the database's (its unique
+    # index and CHECKs), not three more queries here.
+    payment.clean_fields(exclude=["user", "invoice", "subscription"])
     payment.save()
     return payment
 
@@ -109,8 +139,36 @@ def payment_apply_status(
     Becoming paid pays the invoice (which activates, renews or changes plan); a
     failure leaves the invoice open and makes a renewing subscription past due.
     """
+    return apply_status_locked(
+        Payment.objects.select_for_update().get(pk=payment.pk),
+        transaction_status=transaction_status,
+        fraud_status=fraud_status,
+        payment_type=payment_type,
+        transaction_id=transaction_id,
+        refunded_amount=refunded_amount,
+        response=response,
+        now=now,
+    )
+
+
+def apply_status_locked(
+    payment: Payment,
+    *,
+    transaction_status: str,
+    fraud_status: str = "",
+    payment_type: str = "",
+    transaction_id: str = "",
+    refunded_amount: Decimal | None = None,
+    response: dict | None = None,
+    now: dt.datetime | None = None,
+    locked_invoice: Invoice | None = None,
+) -> StatusUpdate:
+    """``payment_apply_status`` for a caller that holds the payment's row lock (or
+    created the row in its own transaction) and lets any error roll back with it.
+
+    ``locked_invoice``: the payment's invoice, when the caller holds its lock too and
+    the instance is current (it is then paid as it is, not read again)."""
     now = now or timezone.now()
-    payment = Payment.objects.select_for_update().get(pk=payment.pk)
     fraud_status = fraud_status or ""
     if transaction_status not in P.values:
         raise BillingError(f"Unknown transaction status {transaction_status!r}.")
@@ -168,16 +226,23 @@ def payment_apply_status(
     payment.save()
 
     if payment.is_paid and not was_paid:
-        _settle_invoice(payment, now=now)
+        _settle_invoice(payment, now=now, locked_invoice=locked_invoice)
     elif payment.status in FAILED_PAYMENT_STATUSES:
         _after_failure(payment, now=now)
     return StatusUpdate("applied", payment)
 
 
-def _settle_invoice(payment: Payment, *, now: dt.datetime) -> None:
-    invoice = payment.invoice
-    if invoice is None:
+def _settle_invoice(
+    payment: Payment, *, now: dt.datetime, locked_invoice: Invoice | None = None
+) -> None:
+    if payment.invoice_id is None:
         return
+    # Locked here, once: checked for payability under the lock, then paid on the same
+    # instance (no savepoint to roll back to: nothing is written before the check).
+    if locked_invoice is not None and locked_invoice.pk == payment.invoice_id:
+        invoice = locked_invoice
+    else:
+        invoice = Invoice.objects.select_for_update().get(pk=payment.invoice_id)
     if round_money(payment.gross_amount, payment.currency) != round_money(
         invoice.total, invoice.currency
     ):
@@ -185,13 +250,12 @@ def _settle_invoice(payment: Payment, *, now: dt.datetime) -> None:
             f"Payment {payment.order_id} of {payment.gross_amount} does not match invoice "
             f"{invoice} of {invoice.total}."
         )
-    try:
-        with transaction.atomic():
-            invoice_pay(invoice=invoice, payment=payment, now=now)
-    except InvoiceNotPayable:
+    if invoice.status not in PAYABLE_INVOICE_STATUSES:
         # Paid twice (two attempts both settled) or paid after a void: keep the money
         # on record for staff to refund; the invoice is not paid a second time.
         logger.warning("Payment %s settled for unpayable invoice %s", payment.order_id, invoice)
+        return
+    pay_locked_invoice(invoice, now=now)
 
 
 def _after_failure(payment: Payment, *, now: dt.datetime) -> None:

@@ -27,13 +27,23 @@ from ..models import (
 )
 from ..periods import add_interval, next_boundary
 from ..transitions import check_subscription
-from .invoices import LineSpec, invoice_create, void_payable_invoices
+from .invoices import (
+    LineSpec,
+    create_invoice_in_transaction,
+    invoice_create,
+    void_payable_invoices,
+)
 
 S = SubscriptionStatus
 
 
+def lock_subscription(pk: int) -> Subscription:
+    """The subscription, read again with its row locked until the transaction ends."""
+    return Subscription.objects.select_for_update().select_related("plan").get(pk=pk)
+
+
 def _lock(subscription: Subscription) -> Subscription:
-    return Subscription.objects.select_for_update().select_related("plan").get(pk=subscription.pk)
+    return lock_subscription(subscription.pk)
 
 
 def _set_status(subscription: Subscription, target: str) -> None:
@@ -127,8 +137,18 @@ def subscription_activate(
     now: dt.datetime | None = None,
 ) -> Subscription:
     """Make a pending, trialing or past-due subscription active (its invoice was paid)."""
+    return activate_locked_subscription(_lock(subscription), invoice=invoice, now=now)
+
+
+def activate_locked_subscription(
+    subscription: Subscription,
+    *,
+    invoice: Invoice | None = None,
+    now: dt.datetime | None = None,
+) -> Subscription:
+    """``subscription_activate`` for a caller that already holds the row lock (the
+    instance from ``lock_subscription``) inside its transaction."""
     now = now or timezone.now()
-    subscription = _lock(subscription)
     previous = subscription.status
     if previous == S.PAUSED:
         raise InvalidTransition(
@@ -380,8 +400,15 @@ def subscription_create_renewal_invoice(
     *, subscription: Subscription, now: dt.datetime | None = None
 ) -> Invoice:
     """Invoice the next period (on the scheduled plan if a downgrade takes effect then)."""
+    return create_renewal_invoice_locked(_lock(subscription), now=now)
+
+
+def create_renewal_invoice_locked(
+    subscription: Subscription, *, now: dt.datetime | None = None
+) -> Invoice:
+    """``subscription_create_renewal_invoice`` for a caller that already holds the row
+    lock inside its transaction (the billing run); any error rolls back with it."""
     now = now or timezone.now()
-    subscription = _lock(subscription)
     if subscription.status not in (S.ACTIVE, S.PAST_DUE, S.TRIALING):
         raise InvalidTransition(
             f"A {subscription.get_status_display().lower()} subscription is not renewed.",
@@ -396,7 +423,7 @@ def subscription_create_renewal_invoice(
         )
     trial = subscription.status == S.TRIALING
     start, end, plan = renewal_period(subscription)
-    return invoice_create(
+    return create_invoice_in_transaction(
         user=subscription.user,
         subscription=subscription,
         plan=plan,
@@ -417,8 +444,17 @@ def subscription_renew(
 ) -> Subscription:
     """Move into the next period (one calendar period), applying a scheduled plan change
     that takes effect now. A past-due subscription becomes active again."""
+    return renew_locked_subscription(_lock(subscription), invoice=invoice, now=now)
+
+
+def renew_locked_subscription(
+    subscription: Subscription,
+    *,
+    invoice: Invoice | None = None,
+    now: dt.datetime | None = None,
+) -> Subscription:
+    """``subscription_renew`` for a caller that already holds the row lock."""
     now = now or timezone.now()
-    subscription = _lock(subscription)
     if subscription.status not in (S.ACTIVE, S.PAST_DUE):
         raise InvalidTransition(
             f"A {subscription.get_status_display().lower()} subscription cannot be renewed.",
@@ -432,7 +468,10 @@ def subscription_renew(
         ):
             raise BillingError("This period has already been renewed.")
         start, end = invoice.period_start, invoice.period_end
-        plan = invoice.plan or subscription.plan
+        # The plan already loaded with the subscription when the invoice bills the same
+        # one (the usual renewal): no query for a second copy of the row.
+        same_plan = invoice.plan_id is None or invoice.plan_id == subscription.plan_id
+        plan = subscription.plan if same_plan else invoice.plan
     else:
         start, end, plan = renewal_period(subscription)
     old_plan = subscription.plan
@@ -557,7 +596,13 @@ def subscription_apply_paid_plan_change(
     *, subscription: Subscription, invoice: Invoice, now: dt.datetime | None = None
 ) -> Subscription:
     """An upgrade invoice was paid: switch to the plan it billed for."""
-    subscription = _lock(subscription)
+    return apply_paid_plan_change_locked(_lock(subscription), invoice=invoice, now=now)
+
+
+def apply_paid_plan_change_locked(
+    subscription: Subscription, *, invoice: Invoice, now: dt.datetime | None = None
+) -> Subscription:
+    """``subscription_apply_paid_plan_change`` for a caller that holds the row lock."""
     new_plan = invoice.plan
     if new_plan is None or new_plan.pk == subscription.plan_id:
         return subscription

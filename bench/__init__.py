@@ -1,0 +1,1 @@
+"""Benchmarks (issue 8 §1): scripts, not tests. See bench/README.md."""
