@@ -387,6 +387,14 @@ def quote_summary(quote, plan: Plan, current: Plan | None = None) -> QuoteSummar
             if quote.amount_due
             else _("Confirm the upgrade")
         )
+    elif quote.amount_due > 0:
+        # A sign-up not paid yet: its first invoice is replaced by one for this plan.
+        title = _("Switch to %(plan)s") % {"plan": new_plan}
+        effect = _(
+            "Your unpaid first invoice is replaced by one for %(plan)s; your subscription "
+            "starts when you pay it."
+        ) % {"plan": new_plan}
+        confirm = _("Switch and pay %(amount)s") % {"amount": money(quote.amount_due)}
     else:
         title = _("Switch to %(plan)s") % {"plan": new_plan}
         effect = _("Takes effect now, nothing charged now.")

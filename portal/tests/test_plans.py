@@ -333,7 +333,28 @@ def test_a_pending_subscriber_is_offered_to_pay_the_current_plan(signed_in, alic
     card = offer(body, "starter-monthly")
     assert reverse("portal:subscription_pay", args=[invoice.pk]) in card
     assert "Pay Rp 49.000" in card
-    assert "Pay the open invoice first; then you can change plan." in offer(body, "pro-monthly")
+    # Nothing is paid yet, so another plan is a switch that replaces the first invoice.
+    assert "Switch" in offer(body, "pro-monthly")
+
+
+def test_a_pending_subscriber_switching_plan_gets_a_new_first_invoice_to_pay(
+    signed_in, alice, catalogue
+):
+    subscription = subscription_create(user=alice, plan=catalogue["starter"])
+    first = subscription.invoices.get()
+    change_url = reverse("portal:plan_change", args=[catalogue["pro"].slug])
+
+    quote_page = text(signed_in.get(change_url))
+    assert "Your unpaid first invoice is replaced by one for Pro" in quote_page
+    token = re.search(r'name="quote_token" value="([^"]+)"', quote_page).group(1)
+    response = signed_in.post(change_url, {"quote_token": token})
+
+    first.refresh_from_db()
+    new_invoice = subscription.invoices.payable().get()
+    assert first.status == "void"
+    assert new_invoice.plan == catalogue["pro"]
+    assert response.status_code == 302
+    assert response["Location"] == reverse("portal:subscription_pay", args=[new_invoice.pk])
 
 
 def test_a_cancelled_subscriber_can_resubscribe_without_a_new_trial(signed_in, alice, catalogue):

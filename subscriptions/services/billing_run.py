@@ -41,7 +41,7 @@ from ..models import (
     SubscriptionStatus,
 )
 from .gateway_ops import payment_expire
-from .invoices import invoice_mark_overdue, invoice_pay
+from .invoices import invoice_mark_overdue, invoice_pay, invoice_void
 from .subscriptions import (
     create_renewal_invoice_locked,
     renewal_period,
@@ -213,6 +213,11 @@ def _expire_stale_payment(payment: Payment, now: dt.datetime) -> str | None:
     return None
 
 
+def _void_abandoned_upgrade(invoice: Invoice, now: dt.datetime) -> str:
+    invoice_void(invoice=invoice, reason="Upgrade not paid; the plan was not changed", now=now)
+    return "abandoned_upgrades_voided"
+
+
 def _days(name: str) -> dt.timedelta:
     return dt.timedelta(days=getattr(app_settings, name))
 
@@ -259,7 +264,10 @@ STEPS: list[Step] = [
     Step(
         "overdue invoices",
         Invoice,
-        lambda now: Q(status=InvoiceStatus.OPEN, due_date__lte=now),
+        # An unpaid upgrade is not a debt: it is voided below, never dunned.
+        lambda now: (
+            Q(status=InvoiceStatus.OPEN, due_date__lte=now) & ~Q(reason=InvoiceReason.PLAN_CHANGE)
+        ),
         _overdue,
     ),
     Step(
@@ -299,6 +307,24 @@ STEPS: list[Step] = [
         ),
         _expire_stale_payment,
         locked=False,
+    ),
+    Step(
+        "abandoned upgrades",
+        Invoice,
+        lambda now: (
+            Q(
+                status=InvoiceStatus.OPEN,
+                reason=InvoiceReason.PLAN_CHANGE,
+                issued_at__lte=now - dt.timedelta(hours=app_settings.PENDING_PAYMENT_HOURS),
+            )
+            & ~Q(has_pending_payment=True)
+        ),
+        _void_abandoned_upgrade,
+        prepare=lambda qs, now: qs.annotate(
+            has_pending_payment=Exists(
+                Payment.objects.filter(invoice=OuterRef("pk"), status=PaymentStatus.PENDING)
+            )
+        ),
     ),
     Step(
         "trial reminders",

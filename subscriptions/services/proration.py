@@ -16,6 +16,8 @@ Rules:
   for the period end; nothing is charged now.
 - Same price and interval, or any change during a trial: a switch, applied now
   for nothing.
+- A sign-up whose first invoice is not paid yet (``pending``): a switch now; the
+  unpaid first invoice is voided and a new one issued for the new plan.
 """
 
 from __future__ import annotations
@@ -108,7 +110,8 @@ class ProrationQuote:
             and quote.new_plan_id == new_plan.pk
             and quote.old_plan_id == subscription.plan_id
             and quote.period_end == subscription.current_period_end
-            and subscription.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING)
+            and subscription.status
+            in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PENDING)
             and quote.valid_until >= now
             and new_plan.is_active
         )
@@ -175,7 +178,11 @@ def quote_plan_change(
 ) -> ProrationQuote:
     now = now or timezone.now()
     old_plan = subscription.plan
-    if subscription.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING):
+    if subscription.status not in (
+        SubscriptionStatus.ACTIVE,
+        SubscriptionStatus.TRIALING,
+        SubscriptionStatus.PENDING,
+    ):
         raise InvalidTransition(
             f"A {subscription.get_status_display().lower()} subscription cannot change plan.",
             current=subscription.status,
@@ -202,7 +209,14 @@ def quote_plan_change(
     fraction = remaining_fraction(start, end, now)
     credit = charge = Decimal("0")
     new_period_start = new_period_end = None
-    if subscription.status == SubscriptionStatus.TRIALING:
+    if subscription.status == SubscriptionStatus.PENDING:
+        # Nothing paid yet: the first invoice is replaced by one for the new plan,
+        # for a full period from now.
+        kind = "switch"
+        charge = round_money(new_plan.price, currency)
+        new_period_start = now
+        new_period_end = plan_period_end(new_plan, now)
+    elif subscription.status == SubscriptionStatus.TRIALING:
         kind = "switch"
     elif new_plan.same_interval_as(old_plan):
         if new_plan.price > old_plan.price:

@@ -551,6 +551,8 @@ def subscription_change_plan(
     else:
         quote = quote_plan_change(subscription=subscription, new_plan=new_plan, now=now)
 
+    if subscription.status == S.PENDING:
+        return _switch_unpaid_sign_up(subscription, new_plan, quote, now=now)
     if quote.kind == "downgrade":
         subscription.scheduled_plan = new_plan
         subscription.scheduled_change_at = subscription.current_period_end
@@ -586,6 +588,43 @@ def subscription_change_plan(
     return PlanChangeResult(
         kind=quote.kind,
         subscription=subscription,
+        invoice=invoice,
+        amount_due=invoice.total,
+    )
+
+
+def _switch_unpaid_sign_up(subscription, new_plan, quote, *, now) -> PlanChangeResult:
+    """A pending sign-up changes plan: its unpaid first invoice is voided and one for
+    the new plan issued (a free plan activates at once)."""
+    from .invoices import invoice_void
+
+    for unpaid in subscription.invoices.payable():
+        invoice_void(invoice=unpaid, reason=f"Replaced: plan changed to {new_plan.name}", now=now)
+    subscription.current_period_start = quote.new_period_start
+    subscription.current_period_end = quote.new_period_end
+    subscription.billing_anchor = quote.new_period_start
+    apply_plan(subscription, new_plan)
+    if new_plan.price <= 0:
+        subscription = activate_locked_subscription(subscription, now=now)
+        return PlanChangeResult(kind=quote.kind, subscription=subscription, applied=True)
+    invoice = invoice_create(
+        user=subscription.user,
+        subscription=subscription,
+        plan=new_plan,
+        reason=InvoiceReason.SUBSCRIPTION_CREATE,
+        period_start=subscription.current_period_start,
+        period_end=subscription.current_period_end,
+        lines=[
+            period_line(
+                new_plan, subscription.current_period_start, subscription.current_period_end
+            )
+        ],
+        now=now,
+    )
+    return PlanChangeResult(
+        kind=quote.kind,
+        subscription=subscription,
+        applied=True,
         invoice=invoice,
         amount_due=invoice.total,
     )

@@ -373,3 +373,36 @@ def test_the_command_can_enqueue_the_run_instead(plan, capsys):
     call_command("run_billing", "--enqueue", now="2026-02-01T10:00:00+07:00")
     assert "enqueued as task" in capsys.readouterr().out
     assert Invoice.objects.filter(reason="renewal").count() == 1  # immediate backend in tests
+
+
+def test_an_unpaid_upgrade_is_never_dunned_and_is_voided_after_a_day(plan, events):
+    sub = active(plan, at(2026, 1, 1), at(2026, 2, 1))
+    bigger = PlanFactory(price=Decimal("450000"))
+    result = services.subscription_change_plan(
+        subscription=sub, new_plan=bigger, now=at(2026, 1, 10)
+    )
+    invoice = result.invoice
+    run_billing(now=at(2026, 1, 10, 20))
+    invoice.refresh_from_db()
+    assert invoice.status == "open"  # still payable the same day
+    report = run_billing(now=at(2026, 1, 11, 10))
+    invoice.refresh_from_db()
+    sub.refresh_from_db()
+    assert report.counts["abandoned_upgrades_voided"] == 1
+    assert invoice.status == "void"
+    assert sub.plan == plan
+    assert sub.status == "active"
+    run_billing(now=at(2026, 1, 25))
+    assert "invoice_overdue" not in names(events)
+    assert "invoice_payment_reminder" not in names(events)
+
+
+def test_an_upgrade_with_a_payment_still_pending_is_not_voided(plan):
+    sub = active(plan, at(2026, 1, 1), at(2026, 2, 1))
+    invoice = services.subscription_change_plan(
+        subscription=sub, new_plan=PlanFactory(price=Decimal("450000")), now=at(2026, 1, 10)
+    ).invoice
+    services.payment_create(user=sub.user, amount=invoice.total, invoice=invoice)
+    run_billing(now=at(2026, 1, 11, 10))
+    invoice.refresh_from_db()
+    assert invoice.status == "open"

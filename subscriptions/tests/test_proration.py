@@ -307,7 +307,7 @@ def test_a_newer_upgrade_supersedes_an_unpaid_one(basic, pro):
     assert second.status == InvoiceStatus.OPEN
 
 
-@pytest.mark.parametrize("status", ["paused", "past_due", "pending", "cancelled", "expired"])
+@pytest.mark.parametrize("status", ["paused", "past_due", "cancelled", "expired"])
 def test_only_an_active_or_trialing_subscription_can_change_plan(basic, pro, status):
     sub = subscribed(basic, at(2026, 1, 1), at(2026, 2, 1), status=status)
     with pytest.raises(InvalidTransition):
@@ -322,3 +322,37 @@ def test_changing_to_the_same_or_an_inactive_plan_is_refused(basic, pro):
     pro.save()
     with pytest.raises(PlanUnavailable):
         services.subscription_change_plan_quote(subscription=sub, new_plan=pro)
+
+
+def test_an_unpaid_sign_up_switches_plan_with_a_new_first_invoice(basic, pro, alice):
+    now = at(2026, 1, 10)
+    sub = services.subscription_create(user=alice, plan=basic, now=at(2026, 1, 9))
+    first = sub.invoices.get()
+    quote = services.subscription_change_plan_quote(subscription=sub, new_plan=pro, now=now)
+    assert (quote.kind, quote.amount_due, quote.credit) == ("switch", Decimal("250000"), 0)
+    with time_machine.travel(now, tick=False):
+        result = services.subscription_change_plan(
+            subscription=sub, new_plan=pro, quote_token=quote.token, now=now
+        )
+    first.refresh_from_db()
+    sub.refresh_from_db()
+    assert first.status == InvoiceStatus.VOID
+    assert sub.status == "pending"
+    assert sub.plan == pro
+    assert (sub.current_period_start, sub.current_period_end) == (now, at(2026, 2, 10))
+    assert result.invoice.reason == InvoiceReason.SUBSCRIPTION_CREATE
+    assert result.invoice.total == Decimal("250000")
+    pay(result.invoice)
+    sub.refresh_from_db()
+    assert (sub.status, sub.plan) == ("active", pro)
+
+
+def test_an_unpaid_sign_up_switching_to_a_free_plan_is_active_at_once(basic, alice):
+    free = PlanFactory(price=Decimal("0"))
+    sub = services.subscription_create(user=alice, plan=basic)
+    result = services.subscription_change_plan(subscription=sub, new_plan=free)
+    sub.refresh_from_db()
+    assert result.applied
+    assert result.invoice is None
+    assert (sub.status, sub.plan) == ("active", free)
+    assert not sub.invoices.payable().exists()
