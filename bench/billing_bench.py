@@ -13,15 +13,20 @@ copy of it (``CREATE DATABASE ... TEMPLATE``). A worker is its own process calli
 queue, not sent). With two workers both start at once on the same rows. After each
 run: one paid renewal invoice per subscription, every subscription in its next
 period, every wallet's balance equal to its ledger's sum and one debit per wallet.
-Runs: BENCH_BILLING_RUNS (3) at 1k and 10k, one at 100k.
+Runs: BENCH_BILLING_RUNS (3) at 1k, one at 10k and 100k; at 100k each run is stopped
+after BENCH_LIMIT_SECONDS (300) and what it committed is counted and checked (a
+stopped worker's open transaction rolls back, so this also checks that a run killed
+halfway leaves every row done or untouched).
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import multiprocessing as mp
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -34,6 +39,10 @@ DB = "billing_bench_billing"
 SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "1000,10000,100000").split(",")]
 RUNS = int(os.environ.get("BENCH_BILLING_RUNS", "3"))
 RECEIVERS = os.environ.get("BENCH_RECEIVERS", "on")  # on | off | both
+# At 100,000 and more, stop each run after this many seconds (0: run to the end) and
+# count the renewals it committed: at tens of renewals per second a full run takes
+# an hour per mode.
+LIMIT = float(os.environ.get("BENCH_LIMIT_SECONDS", "300"))
 
 
 def disconnect_portal_receivers() -> list[str]:
@@ -59,7 +68,7 @@ def disconnect_portal_receivers() -> list[str]:
     return removed
 
 
-def worker(receivers: bool, start_at: float, out) -> None:
+def worker(receivers: bool, ready, go, out) -> None:
     common.setup_django(DB, fresh=False)
     from django.db import connection
 
@@ -67,8 +76,8 @@ def worker(receivers: bool, start_at: float, out) -> None:
 
     removed = [] if receivers else disconnect_portal_receivers()
     connection.ensure_connection()
-    while time.time() < start_at:
-        time.sleep(0.001)
+    ready.put(os.getpid())
+    go.wait()
     started = time.time()
     report = run_billing()
     elapsed = time.time() - started
@@ -84,24 +93,85 @@ def worker(receivers: bool, start_at: float, out) -> None:
     )
 
 
-def run_workers(workers: int, receivers: bool) -> dict:
+class WaitSampler(threading.Thread):
+    """What the workers' connections are doing, sampled from pg_stat_activity every
+    0.2 s: shows whether two workers wait on each other's locks (and which)."""
+
+    def __init__(self, start_at: float) -> None:
+        super().__init__(daemon=True)
+        self.start_at = start_at
+        self.samples: collections.Counter = collections.Counter()
+        self.done = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(common.PG_ADMIN, autocommit=True) as conn:
+            while not self.done.wait(0.2):
+                if time.time() < self.start_at + 0.5:
+                    continue
+                rows = conn.execute(
+                    "SELECT state, wait_event_type, wait_event, query FROM pg_stat_activity "
+                    "WHERE datname = %s AND backend_type = 'client backend'",
+                    [DB],
+                ).fetchall()
+                for state, wait_type, wait_event, query in rows:
+                    if state == "idle":
+                        key = "idle, between transactions"
+                    elif wait_type == "Lock":
+                        key = f"waiting for a lock: {' '.join(query.split()[:2])[:60]}"
+                    elif state == "idle in transaction":
+                        key = "in transaction, Python working"
+                    else:
+                        key = f"{state} {wait_type or ''} {wait_event or ''}".strip()
+                    self.samples[key] += 1
+
+    def stop(self) -> dict:
+        self.done.set()
+        self.join()
+        total = sum(self.samples.values()) or 1
+        return {key: round(n / total, 3) for key, n in self.samples.most_common(8)}
+
+
+def run_workers(workers: int, receivers: bool, limit: float | None = None) -> dict:
+    """Run ``workers`` processes at once; with ``limit`` (seconds), stop them then (a
+    killed worker's open transaction rolls back) and count what they committed."""
     ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    start_at = time.time() + 4
-    procs = [ctx.Process(target=worker, args=(receivers, start_at, out)) for _ in range(workers)]
+    out, ready, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=worker, args=(receivers, ready, go, out)) for _ in range(workers)]
     for proc in procs:
         proc.start()
-    results = [out.get() for _ in procs]
-    for proc in procs:
-        proc.join()
-    renewed = sum(r["counts"].get("renewed_auto_paid", 0) for r in results)
-    wall = max(r["end"] for r in results) - start_at
+    for _ in procs:  # every worker set up and connected before the clock starts
+        ready.get()
+    start_at = time.time()
+    go.set()
+    waits = WaitSampler(start_at) if workers > 1 else None
+    if limit is None:
+        results = [out.get() for _ in procs]
+        for proc in procs:
+            proc.join()
+        renewed = sum(r["counts"].get("renewed_auto_paid", 0) for r in results)
+        wall = max(r["end"] for r in results) - start_at
+    else:
+        time.sleep(max(0.0, start_at + limit - time.time()))
+        results = [
+            {"counts": {}, "failures": 0, "peak_rss_mb": common.vm_hwm_mb(proc.pid)}
+            for proc in procs
+        ]
+        for proc in procs:
+            proc.terminate()
+            proc.join()
+        wall = time.time() - start_at
+        renewed = None  # counted in the database by verify()
     return {
+        "waits": waits.stop() if waits else None,
         "workers": workers,
         "receivers": receivers,
         "renewed": renewed,
         "seconds": wall,
-        "rate": renewed / wall,
+        "rate": renewed / wall if renewed is not None else None,
+        "stopped_after_seconds": limit,
         "failures": sum(r["failures"] for r in results),
         "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
         "per_worker": results,
@@ -123,7 +193,9 @@ def make_template(n: int) -> None:
     common.close_django_connections()
 
 
-def verify(n: int) -> dict:
+def verify(n: int | None) -> dict:
+    """The invariants after a run; ``n`` renewals expected, or None after a run that
+    was stopped (then as many as were paid, each one complete)."""
     from django.db.models import Count, F, OuterRef, Subquery, Sum
     from django.utils import timezone
 
@@ -152,6 +224,8 @@ def verify(n: int) -> dict:
         "debits": WalletTransaction.objects.filter(kind="payment").count(),
         "distinct_invoice_numbers": renewals.values("number").distinct().count(),
     }
+    n = facts["paid_renewal_invoices"] if n is None else n
+    facts["subscriptions"] = n
     facts["ok"] = (
         facts["renewal_invoices"] == facts["paid_renewal_invoices"] == n
         and per_sub == 0
@@ -170,16 +244,20 @@ def main() -> None:
         common.drop_db(DB)
         make_template(n)
         info = info or common.machine()
-        runs = RUNS if n <= 10_000 else 1
+        runs = RUNS if n <= 1_000 else 1
+        limit = LIMIT if n >= 100_000 and LIMIT else None
         modes = {"on": [True], "off": [False], "both": [True, False]}[RECEIVERS]
         for receivers in modes:
             for workers in (1, 2):
                 for run in range(runs):
                     common.drop_db(DB)
                     common._admin(f'CREATE DATABASE "{DB}" TEMPLATE "{TEMPLATE}"')
-                    result = run_workers(workers, receivers)
+                    result = run_workers(workers, receivers, limit)
                     result["n"] = n
-                    result["verification"] = verify_in_child(n)
+                    result["verification"] = verify_in_child(None if limit else n)
+                    if limit:
+                        result["renewed"] = result["verification"]["paid_renewal_invoices"]
+                        result["rate"] = result["renewed"] / result["seconds"]
                     all_results.append(result)
                     print(
                         f"n={n} workers={workers} receivers={'on' if receivers else 'off'} "
@@ -187,6 +265,8 @@ def main() -> None:
                         f"= {result['rate']:.0f}/s, peak RSS {result['peak_rss_mb']:.0f} MB, "
                         f"verified {result['verification']['ok']}"
                     )
+                    if result["waits"]:
+                        print(f"  connections of the two workers: {result['waits']}")
                     if not result["verification"]["ok"] or result["failures"]:
                         raise SystemExit(f"verification failed: {result}")
         common.drop_db(DB)

@@ -30,7 +30,7 @@ CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
 OPENING = Decimal("100000000.00")
 
 
-def client(kind: str, wallet_id: int, run: int, number: int, start_at: float, out) -> None:
+def client(kind: str, wallet_id: int, run: int, number: int, ready, go, out) -> None:
     common.setup_django(DB, fresh=False)
     from django.db import connection
 
@@ -41,8 +41,9 @@ def client(kind: str, wallet_id: int, run: int, number: int, start_at: float, ou
     connection.ensure_connection()
     raw = connection.connection  # psycopg connection, autocommit outside atomic()
     sql = "UPDATE wallets_wallet SET balance = balance - 1 WHERE id = %s AND balance >= 1"
-    while time.time() < start_at:
-        time.sleep(0.001)
+    ready.put(number)
+    go.wait()
+    start_at = time.time()
     deadline = start_at + SECONDS
     done = 0
     if kind == "raw":
@@ -66,14 +67,16 @@ def client(kind: str, wallet_id: int, run: int, number: int, start_at: float, ou
 
 def run_clients(kind: str, wallet_id: int, run: int) -> dict:
     ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    start_at = time.time() + 3  # every client connected and waiting
+    out, ready, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     procs = [
-        ctx.Process(target=client, args=(kind, wallet_id, run, i, start_at, out))
+        ctx.Process(target=client, args=(kind, wallet_id, run, i, ready, go, out))
         for i in range(CLIENTS)
     ]
     for proc in procs:
         proc.start()
+    for _ in procs:  # every client set up and connected before the clock starts
+        ready.get()
+    go.set()
     results = [out.get() for _ in procs]
     for proc in procs:
         proc.join()

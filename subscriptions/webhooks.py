@@ -119,6 +119,10 @@ def _parse(raw: str) -> dict[str, Any]:
         raise Rejected(
             WebhookStatus.INVALID, 400, f"Missing or non-string fields: {', '.join(missing)}."
         )
+    # Malformed, not transient: on PostgreSQL the order id lookup would fail (text cannot
+    # hold NUL) and answer 503, and Midtrans would retry it in vain.
+    if any("\x00" in body[name] for name in REQUIRED_FIELDS):
+        raise Rejected(WebhookStatus.INVALID, 400, "A field holds a NUL character.")
     return body
 
 
@@ -171,13 +175,22 @@ def _check_status_code(transaction_: GatewayTransaction) -> None:
         )
 
 
-def _save(log: WebhookLog, result: WebhookResult, **fields) -> None:
+# What processing learns about a stored notification (its order id and status, whether
+# the signature held, its payment): set on the log as it goes and written with the
+# outcome in one UPDATE (inside the transaction that applies it), not one autocommit
+# UPDATE (and one WAL flush) each.
+LEARNED_FIELDS = ("order_id", "transaction_status", "signature_valid", "payment")
+
+
+def _save(
+    log: WebhookLog, result: WebhookResult, *, learned: tuple = LEARNED_FIELDS, **fields
+) -> None:
     log.status = result.status
     log.error = _clean(result.detail if result.status != WebhookStatus.PROCESSED else "")
     log.processed_at = timezone.now()
     for name, value in fields.items():
         setattr(log, name, value)
-    log.save(update_fields=["status", "error", "processed_at", *fields])
+    log.save(update_fields={"status", "error", "processed_at", *learned, *fields})
 
 
 def webhook_process(*, log: WebhookLog, gateway: PaymentGateway | None = None) -> WebhookResult:
@@ -209,14 +222,24 @@ def _save_quietly(log: WebhookLog, result: WebhookResult, **fields) -> None:
     try:
         _save(log, result, **fields)
     except DatabaseError:
-        logger.exception("Could not record the outcome of webhook %s", log.pk)
+        # Linking the log to its payment checks the foreign key, which waits on a
+        # lock someone else holds on the payment row (the very failure being recorded,
+        # often): record the outcome without the link rather than not at all.
+        try:
+            _save(
+                log,
+                result,
+                learned=("order_id", "transaction_status", "signature_valid"),
+                **fields,
+            )
+        except DatabaseError:
+            logger.exception("Could not record the outcome of webhook %s", log.pk)
 
 
 def _process(log: WebhookLog, gateway: PaymentGateway | None) -> WebhookResult:
     body = _parse(log.body)
     log.order_id = _clean(body["order_id"], 100)
     log.transaction_status = _clean(body["transaction_status"], 30)
-    log.save(update_fields=["order_id", "transaction_status"])
 
     gateway = gateway or get_gateway()
     if not gateway.verify_notification(body):
@@ -224,7 +247,6 @@ def _process(log: WebhookLog, gateway: PaymentGateway | None) -> WebhookResult:
             WebhookStatus.INVALID, 401, "The signature does not match.", signature_valid=False
         )
     log.signature_valid = True
-    log.save(update_fields=["signature_valid"])
 
     payment = Payment.objects.filter(order_id=body["order_id"]).first()
     if payment is None:
@@ -232,7 +254,6 @@ def _process(log: WebhookLog, gateway: PaymentGateway | None) -> WebhookResult:
         _save(log, result)
         return result
     log.payment = payment
-    log.save(update_fields=["payment"])
     _check_amount(payment, body)
 
     notified = GatewayTransaction.from_body(body)
