@@ -16,8 +16,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
@@ -71,8 +72,9 @@ def _dismissed(request: HtmxHttpRequest) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(
         back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
-        back = "portal:notifications"
-    return redirect(back)
+        back = reverse("portal:notifications")
+    # A URL, never a view name: redirect("' OR 1=1") would try to reverse it (a 500).
+    return HttpResponseRedirect(back)
 
 
 # --- Email previews (staff, or anyone while DEBUG is on) --------------------------------

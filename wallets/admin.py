@@ -14,7 +14,9 @@ from .services import wallet_adjust, wallet_refund_payment
 
 class AdjustmentForm(forms.Form):
     amount = forms.DecimalField(
-        max_digits=14,
+        # The ledger's columns hold 12 whole digits (14 with 2 decimals): a longer amount
+        # is a field error here, not a numeric overflow (a 500) on PostgreSQL.
+        max_digits=12,
         decimal_places=0,
         help_text="Positive to credit, negative to debit (whole rupiah).",
     )

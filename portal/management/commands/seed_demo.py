@@ -30,9 +30,11 @@ from subscriptions.services import (
 )
 
 DEMO_EMAIL = "demo@example.com"
-DEMO_PASSWORD = "demo-billing-2026"  # noqa: S105 (printed on purpose: local demo data)
+# Printed on purpose: local demo data (bandit B105 is acknowledged with nosec). Never run
+# seed_demo against a production database: it makes a superuser with a public password.
+DEMO_PASSWORD = "demo-billing-2026"  # noqa: S105 # nosec B105
 ADMIN_EMAIL = "admin@example.com"
-ADMIN_PASSWORD = "admin-billing-2026"  # noqa: S105
+ADMIN_PASSWORD = "admin-billing-2026"  # noqa: S105 # nosec B105
 DEMO_PLAN_SLUG = "pro-monthly"
 # The demo subscription started this long ago, so it has a few paid invoices.
 DEMO_HISTORY_MONTHS = 2
