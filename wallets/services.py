@@ -42,6 +42,10 @@ from .models import TopUp, TopUpStatus, TransactionKind, Wallet, WalletTransacti
 logger = logging.getLogger(__name__)
 
 
+# The largest balance the column holds (max_digits 14, decimal_places 2).
+MAX_BALANCE = Decimal("999999999999.99")
+
+
 class IdempotencyConflict(BillingError):
     default_message = "This operation was already recorded with different details."
 
@@ -88,6 +92,10 @@ def post_in_transaction(
         wallet.balance = locked.balance
         return existing
     new_balance = locked.balance + amount
+    if new_balance > MAX_BALANCE:
+        raise BillingError(
+            f"A wallet cannot hold more than {format_money(MAX_BALANCE, locked.currency)}."
+        )
     if new_balance < 0:
         raise InsufficientFunds(
             f"The wallet holds {format_money(locked.balance, locked.currency)}; "

@@ -337,12 +337,6 @@ def test_a_wallet_adjustment_longer_than_the_ledger_holds_is_a_field_error(world
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="wallets/services.py post_in_transaction has no upper bound: a credit that takes "
-    "the balance past the column (999,999,999,999.99) overflows (500 on PostgreSQL, "
-    "stored on SQLite); reported, not fixed here",
-)
 def test_a_credit_past_the_largest_balance_is_refused_with_a_message(world):
     client = client_for("staff", world)
     client.raise_request_exception = False

@@ -17,6 +17,23 @@ from subscriptions.signals import invoice_paid, payment_success, subscription_ac
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def debug_on(settings):
+    # make run seeds with DEBUG on; pytest-django turns DEBUG off for tests.
+    settings.DEBUG = True
+
+
+def test_it_refuses_to_seed_public_passwords_with_debug_off(settings):
+    from django.core.management.base import CommandError
+
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG"):
+        call_command("seed_demo", stdout=StringIO())
+    assert not Plan.objects.exists()
+    call_command("seed_demo", "--allow-production", stdout=StringIO())
+    assert Plan.objects.exists()
+
+
 def run() -> str:
     out = StringIO()
     call_command("seed_demo", stdout=out)

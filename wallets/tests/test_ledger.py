@@ -157,3 +157,14 @@ def test_credited_and_debited_signals_fire_once_per_ledger_row_by_sign(alice):
         signals.wallet_credited.disconnect(credited)
         signals.wallet_debited.disconnect(debited)
     assert seen == [("credited", Decimal("9000")), ("debited", Decimal("-4000"))]
+
+
+def test_a_credit_past_the_largest_balance_is_refused_and_moves_nothing(alice):
+    from wallets.services import MAX_BALANCE
+
+    wallet = funded_wallet(alice, 10000)
+    with pytest.raises(BillingError, match="cannot hold more than"):
+        wallet_credit(wallet=wallet, amount=MAX_BALANCE, kind="adjustment", idempotency_key="big")
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("10000")
+    assert wallet.transactions.count() == 1

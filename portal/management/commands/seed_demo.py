@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -122,7 +123,19 @@ class Command(BaseCommand):
         "Load demo data: an IDR plan catalogue, a subscriber with an active Pro plan, and an admin."
     )
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="Seed even with DEBUG off (a staging server). The demo passwords are public.",
+        )
+
+    def handle(self, *args, allow_production=False, **options):
+        if not settings.DEBUG and not allow_production:
+            raise CommandError(
+                "seed_demo creates accounts whose passwords are published in the README; "
+                "it runs only with DEBUG on (or --allow-production on a staging server)."
+            )
         with transaction.atomic():
             plans = {spec.slug: self._plan(spec) for spec in CATALOGUE}
             demo = self._user(DEMO_EMAIL, "demo", DEMO_PASSWORD, staff=False)
