@@ -1,11 +1,15 @@
-"""The production URLs plus one bench-only baseline view (never in portal/urls.py).
+"""The production URLs plus two bench-only baseline views (never in portal/urls.py).
 
 ``/bench/insert/`` stores the request body as one ``WebhookLog`` row and answers 200:
 the least a webhook endpoint can do behind the same middleware, and the first thing
-the real webhook does too.
+the real webhook does too. ``/bench/layout/`` renders the portal's page layout
+(``base.html``: navigation, banners region) with no content, signed in: the floor
+under every portal page.
 """
 
-from django.http import HttpRequest, JsonResponse
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -21,4 +25,13 @@ def bare_insert(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-urlpatterns = [path("bench/insert/", bare_insert), *portal_urlpatterns]
+@login_required
+def layout_only(request: HttpRequest) -> HttpResponse:
+    return render(request, "bench/layout.html")
+
+
+urlpatterns = [
+    path("bench/insert/", bare_insert),
+    path("bench/layout/", layout_only),
+    *portal_urlpatterns,
+]

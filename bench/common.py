@@ -16,6 +16,7 @@ import platform
 import secrets
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -160,6 +161,12 @@ class Gunicorn:
 
     def __enter__(self) -> Gunicorn:
         close_django_connections()
+        try:
+            socket.create_connection((HOST, PORT), timeout=1).close()
+        except OSError:
+            pass  # nothing listens there: good
+        else:
+            raise RuntimeError(f"something already listens on {HOST}:{PORT}; set BENCH_PORT")
         self.proc = subprocess.Popen(  # noqa: S603
             [
                 GUNICORN,
