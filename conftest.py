@@ -59,9 +59,16 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", Path(__file__).parent / "var" / "screenshots"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium():
-    """One headless Debian Chromium for the session (``make test`` installs it)."""
+    """Headless Debian Chromium for one test (``make test`` installs it).
+
+    Per test rather than per session: Playwright's sync API runs an event loop in a
+    greenlet, and database connections opened while it runs belong to its context
+    (asgiref's Local is context-aware). They are closed inside that context before
+    the test database is flushed, or SQLite's shared in-memory database stays locked
+    and PostgreSQL cannot drop the test database.
+    """
     if CHROMIUM is None:
         pytest.fail("Browser tests need Debian's chromium: run `make test` (it installs it).")
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -80,6 +87,7 @@ def chromium():
         )
         yield browser
         browser.close()
+        connections.close_all()
 
 
 @pytest.fixture
@@ -116,8 +124,6 @@ def page_for(chromium, live_server, client, monkeypatch):
     yield make
     for context in contexts:
         context.close()
-    # Playwright's greenlet may have opened database connections of its own (asgiref's
-    # Local is context-aware); close them, or PostgreSQL cannot drop the test database.
     connections.close_all()
 
 
