@@ -38,8 +38,14 @@ S = SubscriptionStatus
 
 
 def lock_subscription(pk: int) -> Subscription:
-    """The subscription, read again with its row locked until the transaction ends."""
-    return Subscription.objects.select_for_update().select_related("plan").get(pk=pk)
+    """The subscription, read again with its row locked until the transaction ends.
+
+    ``of=("self",)``: the plan is read in the same query but not locked. A plain
+    ``FOR UPDATE`` locks every row of the join, so every change to any subscription
+    locked its plan's row too, and all the subscribers of one plan (billing workers,
+    webhooks, portal actions) queued on that one row.
+    """
+    return Subscription.objects.select_for_update(of=("self",)).select_related("plan").get(pk=pk)
 
 
 def _lock(subscription: Subscription) -> Subscription:
