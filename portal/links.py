@@ -40,6 +40,22 @@ def portal_path(*names: str, args: tuple = (), default: str | None = "portal:das
     return reverse(default) if default else ""
 
 
+class PkPath:
+    """``reverse(name, args=[pk])`` for many pks with one ``reverse()``: a page of rows
+    builds each row's link by putting its pk into the reversed pattern (reversing
+    50 links per page was a measurable part of the invoice list's time)."""
+
+    _SENTINEL = "9876543210123"
+
+    def __init__(self, name: str) -> None:
+        self.prefix, self.suffix = reverse(name, args=[int(self._SENTINEL)]).split(
+            self._SENTINEL, 1
+        )
+
+    def __call__(self, pk: int) -> str:
+        return f"{self.prefix}{int(pk)}{self.suffix}"
+
+
 # --- Named portal pages (the first name that exists wins) --------------------------------
 
 

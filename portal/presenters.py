@@ -8,15 +8,24 @@ logic and every sentence is unit-tested. Dates are shown in the current time zon
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import models
 from django.utils import formats, timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from subscriptions.models import InvoiceStatus, Plan, Subscription, SubscriptionStatus
+from subscriptions.models import (
+    Invoice,
+    InvoiceReason,
+    InvoiceStatus,
+    Plan,
+    Subscription,
+    SubscriptionStatus,
+)
 from subscriptions.money import format_money
 
 S = SubscriptionStatus
@@ -63,6 +72,13 @@ def format_date(value: dt.datetime | dt.date | None) -> str:
     if isinstance(value, dt.datetime) and timezone.is_aware(value):
         value = timezone.localtime(value)
     return formats.date_format(value, "j M Y")
+
+
+def format_datetime(value: dt.datetime | None) -> str:
+    """``3 Jan 2027, 14:05`` in the current time zone (and the active language)."""
+    if value is None:
+        return ""
+    return formats.date_format(timezone.localtime(value), "j M Y, H:i")
 
 
 def billing_cycle(plan: Plan) -> str:
@@ -198,6 +214,86 @@ def plan_features(features: dict[str, Any] | None) -> list[str]:
 
 def invoice_tone(status: str) -> str:
     return INVOICE_TONES.get(status, NEUTRAL)
+
+
+def _choice_label(choices: type[models.TextChoices], value: str) -> str:
+    """``get_FOO_display()`` without its per-call walk over the field's choices."""
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return value
+
+
+# The columns a list row reads (``.only(*INVOICE_ROW_FIELDS)`` on its queryset).
+INVOICE_ROW_FIELDS = (
+    "number",
+    "status",
+    "reason",
+    "total",
+    "currency",
+    "issued_at",
+    "due_date",
+    "subscription_id",
+    "plan_id",
+    "plan__name",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceRow:
+    """One invoice as a list row shows it, every value worked out once (a page of rows
+    then renders from plain attributes instead of filters, tags and includes)."""
+
+    pk: int
+    number: str
+    issued: str
+    plan_name: str
+    description: str
+    due: str  # the due date while the invoice can be paid, else ""
+    past_due: bool
+    total: str
+    tone: str
+    status_label: str
+    payable: bool
+    url: str
+    pdf_url: str
+    pay_url: str  # where the row's "Pay" button posts (payable rows only), else ""
+
+
+def invoice_rows(
+    invoices: Iterable[Invoice],
+    *,
+    url: Callable[[int], str],
+    pdf_url: Callable[[int], str] | None = None,
+    pay_url: Callable[[int], str] | None = None,
+) -> list[InvoiceRow]:
+    """``url``, ``pdf_url`` and ``pay_url`` build a row's links from its pk
+    (``links.PkPath``)."""
+    rows = []
+    for invoice in invoices:
+        status = invoice.status
+        plan_name = invoice.plan.name if invoice.plan_id else ""
+        reason = _choice_label(InvoiceReason, invoice.reason)
+        payable = invoice.is_payable
+        rows.append(
+            InvoiceRow(
+                pk=invoice.pk,
+                number=str(invoice),
+                issued=format_date(invoice.issued_at),
+                plan_name=plan_name,
+                description=f"{plan_name} · {reason}" if plan_name else str(reason),
+                due=format_date(invoice.due_date) if payable else "",
+                past_due=invoice.is_past_due,
+                total=format_money(invoice.total, invoice.currency),
+                tone=INVOICE_TONES.get(status, NEUTRAL),
+                status_label=_choice_label(InvoiceStatus, status),
+                payable=payable,
+                url=url(invoice.pk),
+                pdf_url=pdf_url(invoice.pk) if pdf_url else "",
+                pay_url=pay_url(invoice.pk) if pay_url and payable else "",
+            )
+        )
+    return rows
 
 
 # --- Plans, quotes and what the subscription card offers --------------------------------

@@ -20,9 +20,12 @@ from subscriptions.selectors import invoice_list_for_user, subscription_current_
 from wallets.selectors import wallet_for_user
 
 from . import events
+from .links import PkPath
 from .presenters import (
+    INVOICE_ROW_FIELDS,
     billing_cycle,
     format_date,
+    invoice_rows,
     no_upcoming_invoice_reason,
     plan_features,
     scheduled_changes,
@@ -33,14 +36,25 @@ from .presenters import (
 
 RECENT_INVOICES = 5
 
-# The dashboard's cards that an HTMX request may ask for on their own (by element id).
-DASHBOARD_FRAGMENTS = frozenset(
-    {"subscription-card", "recent-invoices", "wallet-card", "upcoming-invoice"}
-)
+# The dashboard's cards that an HTMX request may ask for on their own (by element id),
+# and what each one shows: a card refreshed on its own costs only its own queries.
+DASHBOARD_NEEDS: dict[str | None, frozenset[str]] = {
+    "subscription-card": frozenset({"subscription", "invoices", "card"}),
+    "recent-invoices": frozenset({"invoices"}),
+    "wallet-card": frozenset({"wallet"}),
+    "upcoming-invoice": frozenset({"subscription", "upcoming"}),
+    None: frozenset({"subscription", "invoices", "card", "wallet", "upcoming", "features"}),
+}
+DASHBOARD_FRAGMENTS = frozenset(name for name in DASHBOARD_NEEDS if name)
 
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
+
+
+def htmx_target(request: HtmxHttpRequest) -> str | None:
+    """The element id an HTMX request asks to refresh (none for a boosted navigation)."""
+    return request.htmx.target if request.htmx and not request.htmx.boosted else None
 
 
 def render_page(
@@ -56,7 +70,7 @@ def render_page(
     ``fragments`` lists the partials named like the element they render, or maps a
     target id to the partial that fills it (a dialog body, say).
     """
-    target = request.htmx.target if request.htmx and not request.htmx.boosted else None
+    target = htmx_target(request)
     names = fragments if isinstance(fragments, Mapping) else {name: name for name in fragments}
     if target in names:
         template = f"{template}#{names[target]}"
@@ -67,33 +81,39 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
     return redirect("portal:dashboard")
 
 
-def dashboard_context(user) -> dict:
-    """Everything the dashboard's cards show, in a fixed number of queries (the
-    subscription with its plans, the recent invoices with theirs, the wallet).
+def dashboard_context(user, fragment: str | None = None) -> dict:
+    """What the dashboard's cards show, in a fixed number of queries (the subscription
+    with its plans, the recent invoices with theirs, the wallet); for one card
+    (``fragment``, an HTMX request's target) only what that card shows.
 
     The subscription actions render their card from this too, so a card swapped in
     after an action is exactly the card a page load would show.
     """
-    subscription = subscription_current_for_user(user)
-    invoices = list(invoice_list_for_user(user)[:RECENT_INVOICES])
-    context: dict = {
-        "subscription": subscription,
-        "invoices": invoices,
-        "wallet": wallet_for_user(user),
-        "events": events,
-        "upcoming": upcoming_invoice(subscription),
-        "no_upcoming_reason": no_upcoming_invoice_reason(subscription),
-    }
-    if subscription is not None:
-        context.update(
+    wants = DASHBOARD_NEEDS.get(fragment, DASHBOARD_NEEDS[None])
+    context: dict = {"events": events}
+    subscription = None
+    if "subscription" in wants:
+        subscription = context["subscription"] = subscription_current_for_user(user)
+    if "invoices" in wants:
+        invoices = list(invoice_list_for_user(user).only(*INVOICE_ROW_FIELDS)[:RECENT_INVOICES])
+        context["invoices"] = invoice_rows(
+            invoices, url=PkPath("portal:invoice_detail"), pay_url=PkPath("checkout:pay")
+        )
+        if subscription is not None:
             # The invoice that would start or keep the subscription, if one is waiting
             # (taken from the recent ones already loaded: no extra query).
-            invoice_to_pay=next(
+            context["invoice_to_pay"] = next(
                 (i for i in invoices if i.subscription_id == subscription.pk and i.is_payable),
                 None,
-            ),
+            )
+    if "wallet" in wants:
+        context["wallet"] = wallet_for_user(user)
+    if "upcoming" in wants:
+        context["upcoming"] = upcoming_invoice(subscription)
+        context["no_upcoming_reason"] = no_upcoming_invoice_reason(subscription)
+    if subscription is not None and "card" in wants:
+        context.update(
             summary=subscription_summary(subscription),
-            features=plan_features(subscription.plan.features),
             billing_cycle=billing_cycle(subscription.plan),
             period_start=format_date(subscription.current_period_start),
             period_end=format_date(subscription.current_period_end),
@@ -101,6 +121,8 @@ def dashboard_context(user) -> dict:
             scheduled=scheduled_changes(subscription),
             actions=subscription_actions(subscription),
         )
+    if subscription is not None and "features" in wants:
+        context["features"] = plan_features(subscription.plan.features)
     return context
 
 
@@ -108,9 +130,10 @@ def dashboard_context(user) -> dict:
 @require_GET
 @vary_on_headers("HX-Request", "HX-Target")
 def dashboard(request: HtmxHttpRequest) -> HttpResponse:
+    target = htmx_target(request)
     return render_page(
         request,
         "portal/dashboard.html",
-        dashboard_context(request.user),
+        dashboard_context(request.user, fragment=target if target in DASHBOARD_FRAGMENTS else None),
         fragments=DASHBOARD_FRAGMENTS,
     )

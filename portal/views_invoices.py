@@ -32,6 +32,8 @@ from wallets.services import wallet_pay_invoice
 from . import events
 from .htmx_responses import fragment_response
 from .invoice_pdf import render_pdf
+from .links import PkPath
+from .presenters import INVOICE_ROW_FIELDS, invoice_rows
 from .views import HtmxHttpRequest, render_page
 from .views_wallet import shortfall_topup_amount
 
@@ -91,12 +93,17 @@ def invoice_list(request: HtmxHttpRequest) -> HttpResponse:
     if status not in FILTER_VALUES:  # anything else (typos, "draft") shows them all
         status = ""
     page = Paginator(
-        invoice_list_for_user(request.user, status=status or None), INVOICES_PER_PAGE
+        invoice_list_for_user(request.user, status=status or None).only(*INVOICE_ROW_FIELDS),
+        INVOICES_PER_PAGE,
     ).get_page(request.GET.get("page"))
     base = reverse("portal:invoices")
     context = {
         "page": page,
-        "invoices": page.object_list,
+        "rows": invoice_rows(
+            page.object_list,
+            url=PkPath("portal:invoice_detail"),
+            pdf_url=PkPath("portal:invoice_pdf"),
+        ),
         "status": status,
         "status_label": dict(STATUS_FILTERS)[status],
         "filters": [

@@ -286,7 +286,7 @@ def _act(
     return fragment_response(
         request,
         "portal/dashboard.html#subscription-card",
-        dashboard_context(request.user),
+        dashboard_context(request.user, fragment="subscription-card"),
         events=[events.SUBSCRIPTION_CHANGED] if changed else [],
     )
 

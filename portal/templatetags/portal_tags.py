@@ -12,6 +12,8 @@ from decimal import Decimal
 from django import template
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from portal import presenters
@@ -74,8 +76,33 @@ def initial(value: str | None) -> str:
 
 @register.filter
 def invoice_tone(status: str) -> str:
-    """Badge tone for an invoice status (see ``includes/badge.html``)."""
+    """Badge tone for an invoice status (see ``badge``)."""
     return presenters.invoice_tone(status)
+
+
+BADGE_CLASSES = {
+    presenters.SUCCESS: "badge badge-success",
+    presenters.INFO: "badge badge-info",
+    presenters.WARNING: "badge badge-warning",
+    presenters.DANGER: "badge badge-danger",
+}
+BADGE_HTML = '<span class="{}">{}</span>'
+BADGE_WITH_DOT_HTML = (
+    '<span class="{}"><svg class="h-1.5 w-1.5 fill-current" viewBox="0 0 6 6" '
+    'aria-hidden="true"><circle cx="3" cy="3" r="3"/></svg>{}</span>'
+)
+
+
+@register.simple_tag
+def badge(tone: str, label: str, dot: bool = False) -> SafeString:
+    """A status pill: ``{% badge "success" label dot=True %}``. Tones: success, info,
+    warning, danger, anything else is neutral. A tag rather than an include: a page
+    of invoice rows renders one per row."""
+    return format_html(
+        BADGE_WITH_DOT_HTML if dot else BADGE_HTML,
+        BADGE_CLASSES.get(tone, "badge badge-neutral"),
+        label,
+    )
 
 
 @register.simple_tag

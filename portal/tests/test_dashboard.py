@@ -460,6 +460,30 @@ def test_the_dashboard_runs_a_constant_number_of_queries(
     assert "Switch to Starter" in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("card", "queries", "shows"),
+    [
+        # session, user, then only what the card shows
+        ("subscription-card", 4, "Renews on"),  # + subscription, recent invoices
+        ("recent-invoices", 3, "INV-"),  # + recent invoices
+        ("wallet-card", 3, "Rp 0"),  # + wallet
+        ("upcoming-invoice", 3, "Rp 150.000"),  # + subscription
+    ],
+)
+def test_a_card_refreshed_on_its_own_runs_only_its_own_queries(
+    signed_in, alice, pro, card, queries, shows, django_assert_max_num_queries
+):
+    SubscriptionFactory(user=alice, plan=pro)
+    make_invoices(alice, 30, plan=pro)
+    signed_in.get(URL)  # the session save after login is not the card's
+
+    with django_assert_max_num_queries(queries):
+        response = signed_in.get(URL, headers={"HX-Request": "true", "HX-Target": card})
+
+    assert response.status_code == 200
+    assert shows in response.content.decode()
+
+
 # --- presenters (the sentences, without HTTP) ---------------------------------------------
 
 

@@ -12,6 +12,7 @@ from django.template.loader import render_to_string
 from django.test import RequestFactory
 from django.urls import reverse
 
+from portal.links import PkPath
 from portal.templatetags.portal_tags import money, portal_nav
 
 PASSWORD = "correct horse battery"  # UserFactory's
@@ -111,3 +112,38 @@ def test_money_formats_rupiah_the_indonesian_way():
         Context({"amount": Decimal("49000")})
     )
     assert rendered == "Rp 49.000"
+
+
+@pytest.mark.parametrize(
+    ("tone", "css"),
+    [
+        ("success", "badge badge-success"),
+        ("info", "badge badge-info"),
+        ("warning", "badge badge-warning"),
+        ("danger", "badge badge-danger"),
+        ("neutral", "badge badge-neutral"),
+        ("anything else", "badge badge-neutral"),
+    ],
+)
+def test_a_badge_takes_the_classes_of_its_tone(tone, css):
+    rendered = Template("{% load portal_tags %}{% badge tone 'Paid' %}").render(
+        Context({"tone": tone})
+    )
+
+    assert rendered == f'<span class="{css}">Paid</span>'
+
+
+def test_a_badge_escapes_its_label_and_can_carry_a_dot():
+    rendered = Template("{% load portal_tags %}{% badge 'info' label dot=True %}").render(
+        Context({"label": "<b>Trial</b>"})
+    )
+
+    assert rendered.startswith('<span class="badge badge-info"><svg ')
+    assert rendered.endswith("&lt;b&gt;Trial&lt;/b&gt;</span>")
+    assert "<b>" not in rendered
+
+
+@pytest.mark.parametrize("pk", [1, 7, 42, 9876543210123, 10**15])
+@pytest.mark.parametrize("name", ["portal:invoice_detail", "portal:invoice_pdf", "checkout:pay"])
+def test_a_pk_path_is_the_reversed_url_of_each_pk(name, pk):
+    assert PkPath(name)(pk) == reverse(name, args=[pk])

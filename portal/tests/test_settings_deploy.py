@@ -36,6 +36,8 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
             "SITE_URL",
             "DJANGO_SETTINGS_MODULE",
             "DJANGO_ALLOW_ASYNC_UNSAFE",
+            "SESSION_ENGINE",
+            "CACHE_URL",
         }
     }
     return subprocess.run(
@@ -79,3 +81,42 @@ def test_debug_runs_with_the_development_key():
     result = manage("check", env={"DEBUG": "true"})
 
     assert result.returncode == 0, result.stderr
+
+
+PRINT_SESSION_ENGINE = "from django.conf import settings; print(settings.SESSION_ENGINE)"
+
+
+def test_sessions_are_database_rows_by_default():
+    result = manage("shell", "--no-imports", "-c", PRINT_SESSION_ENGINE, env={"DEBUG": "true"})
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "django.contrib.sessions.backends.db"
+
+
+def test_cached_db_sessions_with_a_shared_cache():
+    env = {
+        "DEBUG": "true",
+        "SESSION_ENGINE": "cached_db",
+        "CACHE_URL": "redis://127.0.0.1:6379/15",
+    }
+
+    result = manage("shell", "--no-imports", "-c", PRINT_SESSION_ENGINE, env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "django.contrib.sessions.backends.cached_db"
+
+
+def test_cached_db_sessions_are_refused_with_a_per_process_cache():
+    env = {"DEBUG": "true", "SESSION_ENGINE": "cached_db", "CACHE_URL": "locmemcache://"}
+
+    result = manage("check", env=env)
+
+    assert result.returncode != 0
+    assert "needs a cache every process shares" in result.stderr
+
+
+def test_an_unknown_session_engine_is_refused_by_name():
+    result = manage("check", env={"DEBUG": "true", "SESSION_ENGINE": "signed_cookies"})
+
+    assert result.returncode != 0
+    assert "SESSION_ENGINE must be one of db, cached_db" in result.stderr
