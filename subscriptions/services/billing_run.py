@@ -11,6 +11,16 @@ under the lock*. So:
   finishes the job;
 - a failure on one row is recorded in the report and the run goes on.
 
+A renewal takes two short transactions. The first locks the subscription and issues
+its renewal invoice (numbered, open), recording that the run will collect it; the
+second locks that invoice and collects it (wallet auto-pay: payment, debit,
+settlement, renewal). The year's invoice counter row, locked from the number's
+UPDATE to the commit, is thus held for a few statements instead of the whole
+renewal, so two workers no longer queue on it. An invoice that a crash left between
+the two (issued, never attempted) is collected by the "renewal collection" step of
+the next run, once: the second transaction records a refusal, and a paid invoice is
+no longer open.
+
 Reminders are sent once: each is recorded as a ``BillingEvent`` with a unique key in
 the same transaction as the signal that announces it.
 """
@@ -30,6 +40,7 @@ from django.utils import timezone
 from .. import signals
 from ..app_settings import app_settings
 from ..collectors import collect_invoice
+from ..exceptions import InvoiceNotPayable
 from ..models import (
     BillingEvent,
     Invoice,
@@ -76,7 +87,10 @@ class Step:
     name: str
     model: type[models.Model]
     due: Callable[[dt.datetime], Q]  # the condition, checked again under the lock
-    handle: Callable[[models.Model, dt.datetime], str | None]  # returns a count key or None
+    # Returns a count key or None, or a callable that ``run_billing`` calls once the
+    # row's transaction has committed (the renewals' second transaction), which
+    # returns the count key.
+    handle: Callable[[models.Model, dt.datetime], str | Callable[[], str | None] | None]
     prepare: Callable[[models.QuerySet, dt.datetime], models.QuerySet] = lambda qs, now: qs
     # False for steps that call the gateway: no row lock may be held over an HTTP call
     # (the sandbox answers by posting a notification that locks the same row). Their
@@ -103,6 +117,92 @@ def _collect_or_leave_open(invoice: Invoice, now: dt.datetime) -> bool:
     return collect_invoice(invoice) is not None
 
 
+# A renewal's second transaction: its invoice was issued by the first one, which also
+# recorded ``_SCHEDULED``; a refusal is recorded as ``_DECLINED`` in the second. An open
+# invoice with the first and without the second was never attempted.
+_SCHEDULED = "renewal_collection"
+_DECLINED = "renewal_collection_declined"
+
+
+def _schedule_collection(invoice: Invoice) -> None:
+    # A fresh invoice's key cannot exist yet: no savepoint, no IntegrityError to catch.
+    BillingEvent.objects.create(
+        key=f"collect:{invoice.pk}",
+        kind=_SCHEDULED,
+        invoice=invoice,
+        subscription_id=invoice.subscription_id,
+    )
+
+
+def _marked(kind: str) -> Exists:
+    return Exists(BillingEvent.objects.filter(invoice=OuterRef("pk"), kind=kind))
+
+
+def _with_collection_marks(qs: models.QuerySet) -> models.QuerySet:
+    return qs.annotate(
+        collection_scheduled=_marked(_SCHEDULED), collection_declined=_marked(_DECLINED)
+    )
+
+
+def _never_attempted() -> Q:
+    """Open, issued by a renewal's first transaction, and not attempted by a second."""
+    return Q(
+        status=InvoiceStatus.OPEN,
+        reason__in=[InvoiceReason.RENEWAL, InvoiceReason.TRIAL_END],
+        collection_scheduled=True,
+    ) & ~Q(collection_declined=True)
+
+
+def _collect_renewal(invoice: Invoice, now: dt.datetime) -> str:
+    """Collect a renewal or trial-end invoice issued by the run, inside the caller's
+    transaction; a refusal is recorded, so that it is never attempted again."""
+    try:
+        paid = _collect_or_leave_open(invoice, now)
+    except InvoiceNotPayable:  # a free renewal paid meanwhile by another run
+        paid = False
+    if paid:
+        return (
+            "trials_converted" if invoice.reason == InvoiceReason.TRIAL_END else "renewed_auto_paid"
+        )
+    # Refused, or paid meanwhile by another run (a collector that finds the invoice paid
+    # refuses it). Decide under the invoice's lock, and record the refusal once.
+    still_open = (
+        _with_collection_marks(Invoice.objects.all())
+        .select_for_update(of=("self",))
+        .filter(_never_attempted(), pk=invoice.pk)
+        .values_list("pk", flat=True)
+        .first()
+        is not None
+    )
+    if not still_open or not _once(
+        f"collect-declined:{invoice.pk}",
+        _DECLINED,
+        invoice=invoice,
+        subscription_id=invoice.subscription_id,
+    ):
+        return "skipped"
+    if invoice.reason == InvoiceReason.TRIAL_END:
+        subscription_mark_past_due(subscription=Subscription(pk=invoice.subscription_id), now=now)
+        return "trials_unpaid"
+    return "renewal_invoiced"
+
+
+def _then_collect(invoice: Invoice, now: dt.datetime) -> Callable[[], str | None]:
+    """The second transaction of a renewal, run by ``run_billing`` once the first one
+    (which issued ``invoice``) has committed.
+
+    No lock is taken first: paying locks the invoice and refuses one that is no longer
+    payable, so a concurrent "renewal collection" step of another run cannot make it
+    pay twice, and a refusal is recorded under the lock (``_collect_renewal``).
+    """
+
+    def collect() -> str | None:
+        with transaction.atomic():
+            return _collect_renewal(invoice, now)
+
+    return collect
+
+
 # --- Steps -------------------------------------------------------------------------------
 
 
@@ -126,20 +226,17 @@ def _renewal_invoice_exists() -> Exists:
     )
 
 
-def _trial_end(sub: Subscription, now: dt.datetime) -> str:
+def _issue_renewal(sub: Subscription, now: dt.datetime) -> Callable[[], str | None]:
     # ``sub`` is locked by this row's transaction: invoice it without locking it again.
+    # The invoice is collected in a transaction of its own (see the module's docstring).
     invoice = create_renewal_invoice_locked(sub, now=now)
-    if _collect_or_leave_open(invoice, now):
-        return "trials_converted"
-    subscription_mark_past_due(subscription=sub, now=now)
-    return "trials_unpaid"
+    _schedule_collection(invoice)
+    return _then_collect(invoice, now)
 
 
-def _renew(sub: Subscription, now: dt.datetime) -> str:
-    invoice = create_renewal_invoice_locked(sub, now=now)
-    if _collect_or_leave_open(invoice, now):
-        return "renewed_auto_paid"
-    return "renewal_invoiced"
+def _collect_left_open(invoice: Invoice, now: dt.datetime) -> str:
+    outcome = _collect_renewal(invoice, now)
+    return outcome if outcome == "skipped" else f"recovered_{outcome}"
 
 
 def _overdue(invoice: Invoice, now: dt.datetime) -> str:
@@ -222,6 +319,20 @@ def _days(name: str) -> dt.timedelta:
     return dt.timedelta(days=getattr(app_settings, name))
 
 
+COLLECTION = Step(
+    "renewal collection",
+    Invoice,
+    # Issued by the first transaction of an earlier run's renewal and never attempted:
+    # its second transaction did not commit (a crash, an error). This run's own renewals
+    # (issued at ``now``) are collected by their second transaction; a worker that
+    # started later may still find one in between, which the lock and the re-check
+    # make harmless (it is collected once, by whichever locks it first).
+    lambda now: _never_attempted() & Q(issued_at__lt=now),
+    _collect_left_open,
+    prepare=lambda qs, now: _with_collection_marks(qs),
+)
+
+
 STEPS: list[Step] = [
     Step(
         "auto-resume",
@@ -246,7 +357,7 @@ STEPS: list[Step] = [
             Q(status=S.TRIALING, cancel_at_period_end=False, current_period_end__lte=now)
             & ~Q(has_renewal_invoice=True)
         ),
-        _trial_end,
+        _issue_renewal,
         prepare=lambda qs, now: qs.annotate(has_renewal_invoice=_renewal_invoice_exists()),
         related=("plan", "user"),
     ),
@@ -257,10 +368,11 @@ STEPS: list[Step] = [
             Q(status=S.ACTIVE, cancel_at_period_end=False, current_period_end__lte=now)
             & ~Q(has_renewal_invoice=True)
         ),
-        _renew,
+        _issue_renewal,
         prepare=lambda qs, now: qs.annotate(has_renewal_invoice=_renewal_invoice_exists()),
         related=("plan", "user"),
     ),
+    COLLECTION,
     Step(
         "overdue invoices",
         Invoice,
@@ -402,6 +514,8 @@ def run_billing(
                             report.counts["skipped"] += 1
                             continue
                         outcome = step.handle(obj, now)
+                    if callable(outcome):  # a second transaction, after the first committed
+                        outcome = outcome()
                 else:
                     obj = step.model._default_manager.filter(step.due(now), pk=pk).first()
                     if obj is None:

@@ -255,10 +255,20 @@ def test_a_failing_row_is_reported_and_does_not_stop_the_run_or_leave_half_a_cha
     assert not report.ok
     assert report.failures == [("renewals", f"Subscription #{broken.pk}", "card network down")]
     assert report.counts["renewal_invoiced"] == 1
-    assert not Invoice.objects.filter(subscription=broken).exists()  # rolled back whole
     assert Invoice.objects.filter(subscription=healthy).exists()
-    # The next run finishes the job.
-    assert run_billing(now=at(2026, 2, 1, 10)).counts["renewal_invoiced"] == 1
+    # A renewal is two transactions: the invoice was issued (the first one committed);
+    # its collection failed and rolled back whole, nothing was paid or recorded.
+    invoice = Invoice.objects.get(subscription=broken)
+    assert invoice.status == "open"
+    assert not invoice.payments.exists()
+    assert not BillingEvent.objects.filter(invoice=invoice, kind="renewal_collection_declined")
+    # The next run finishes the job: it collects that invoice once, issues no other.
+    report = run_billing(now=at(2026, 2, 1, 10))
+    assert report.ok, report.summary()
+    assert report.counts["recovered_renewal_invoiced"] == 1
+    assert report.counts["renewal_invoiced"] == 0
+    assert Invoice.objects.filter(subscription=broken).count() == 1
+    assert not run_billing(now=at(2026, 2, 1, 11)).counts
 
 
 def test_the_command_prints_a_summary_and_fails_when_a_row_failed(plan, capsys):
