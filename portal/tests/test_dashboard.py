@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from portal import presenters
 from subscriptions.models import SubscriptionStatus
@@ -579,4 +579,16 @@ def test_billing_cycle_reads_in_words(db):
 def test_format_date_uses_the_current_time_zone():
     assert presenters.format_date(dt.datetime(2027, 1, 2, 20, tzinfo=dt.UTC)) == "3 Jan 2027"
     assert presenters.format_date(None) == ""
+
+
+def test_a_remembered_date_label_still_follows_the_active_language():
+    march = dt.date(2027, 3, 3)
+    with translation.override("en"):
+        english = presenters.format_date(march)
+    with translation.override("de"):
+        german = presenters.format_date(march)
+    with translation.override("en"):
+        again = presenters.format_date(march)
+
+    assert (english, german, again) == ("3 Mar 2027", "3 Mär 2027", "3 Mar 2027")
     assert timezone.get_current_timezone_name() == "Asia/Jakarta"
