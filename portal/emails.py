@@ -3,10 +3,11 @@
 How an email travels:
 
 1. A receiver calls ``queue_email`` inside the billing transaction. That writes a
-   ``SentEmail`` row (an outbox row) whose ``idempotency_key`` is unique, and asks
-   ``transaction.on_commit`` to enqueue the ``send_email`` task. A rolled-back change
-   leaves neither the row nor the task; an event announced twice finds the row and
-   queues nothing.
+   ``SentEmail`` row (an outbox row) whose ``idempotency_key`` is unique, and enqueues
+   the ``send_email`` task: with django-tasks-db's queue its row is written in the same
+   transaction; with any other backend ``transaction.on_commit`` enqueues it. A
+   rolled-back change leaves neither the row nor the task; an event announced twice
+   finds the row and queues nothing.
 2. The task (``portal/tasks.py``, django-tasks) calls ``deliver``: it claims the row
    (queued -> sending, a conditional UPDATE, so two workers cannot both send it),
    checks that the email still says something true (an "invoice issued" for an
@@ -34,7 +35,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, transaction
+from django.db import router, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -53,7 +54,7 @@ from wallets.app_settings import app_settings as wallet_settings
 from wallets.models import TopUp, Wallet
 
 from . import links
-from .models import EmailStatus, SentEmail
+from .models import EmailStatus, SentEmail, insert_unless_exists
 from .presenters import format_date
 
 logger = logging.getLogger(__name__)
@@ -132,29 +133,68 @@ KINDS: dict[str, EmailKind] = {
 
 
 def queue_email(
-    *, kind: str, user, key: str, invoice: Invoice | None = None, **params
+    *,
+    kind: str,
+    user=None,
+    user_id: int | None = None,
+    key: str,
+    invoice: Invoice | None = None,
+    **params,
 ) -> SentEmail | None:
     """Record the email for this event and send it once the transaction commits.
 
-    ``key`` names the event; the recipient is added to it. Returns ``None`` when the
-    event's email was queued before (by this or any other process).
+    ``key`` names the event; the recipient (``user``, or ``user_id`` when the caller
+    holds only the id) is added to it. Returns ``None`` when the event's email was
+    queued before (by this or any other process).
+
+    With the database task queue (production) the task row is written here, inside the
+    transaction, next to the email's row: both commit or roll back with the change
+    (no on-commit hook, no extra commit). Any other backend (the immediate one runs the
+    task at once) is enqueued after the commit.
     """
     if kind not in KINDS:
         raise ValueError(f"Unknown email kind {kind!r}")
-    try:
-        with transaction.atomic():
-            sent = SentEmail.objects.create(
-                user=user,
-                invoice=invoice,
-                kind=kind,
-                idempotency_key=f"{key}:user-{user.pk}"[:200],
-                params=_json_params(params),
-            )
-    except IntegrityError:
+    if user_id is None:
+        if user is None:
+            raise ValueError("queue_email() needs user or user_id")
+        user_id = user.pk
+    sent = SentEmail(
+        user_id=user_id,
+        invoice=invoice,
+        kind=kind,
+        idempotency_key=f"{key}:user-{user_id}"[:200],
+        params=_json_params(params),
+    )
+    if user is not None:
+        sent.user = user
+    if not insert_unless_exists(sent):
         return None
-    # robust: a failure to enqueue is logged, never raised into the committed request.
-    transaction.on_commit(lambda: enqueue(sent.pk), robust=True)
+    if _enqueues_with_the_transaction(sent):
+        # A failure here is raised: the caller's transaction (or the receiver's
+        # savepoint) rolls back the email's row with it, no row is left without a task.
+        enqueue(sent.pk)
+    else:
+        # robust: a failure to enqueue is logged, never raised into the committed request.
+        transaction.on_commit(lambda: enqueue(sent.pk), robust=True)
     return sent
+
+
+def _enqueues_with_the_transaction(sent: SentEmail) -> bool:
+    """The task queue is django-tasks-db's, in the same database as the email's row, and
+    a transaction is open: the task row can be written in it."""
+    from .tasks import send_email
+
+    try:
+        from django_tasks_db.backend import DatabaseBackend
+        from django_tasks_db.models import DBTaskResult
+    except ImportError:  # pragma: no cover - not installed
+        return False
+    if not isinstance(send_email.get_backend(), DatabaseBackend):
+        return False
+    using = sent._state.db or router.db_for_write(SentEmail)
+    if router.db_for_write(DBTaskResult) != using:
+        return False
+    return transaction.get_connection(using).in_atomic_block
 
 
 def _json_params(params: dict) -> dict:

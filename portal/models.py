@@ -17,8 +17,49 @@ Design in a few lines:
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, connections, models, router, transaction
 from django.db.models import Q
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
+
+
+def insert_unless_exists(obj: models.Model) -> bool:
+    """Insert ``obj`` unless a row with one of its unique values exists already; return
+    whether it was inserted (``obj.pk`` is then set).
+
+    One statement, ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` (SQLite: ``INSERT
+    OR IGNORE``), in place of a savepoint around ``create()`` and a caught
+    ``IntegrityError``: a conflict leaves the surrounding transaction usable on
+    PostgreSQL without a savepoint to roll back to. Like ``create()`` it fills
+    ``auto_now_add`` fields; it sends no ``pre_save``/``post_save`` (nothing listens to
+    these two models' saves).
+    """
+    model = type(obj)
+    meta = model._meta
+    using = router.db_for_write(model, instance=obj)
+    connection = connections[using]
+    if not connection.features.can_return_columns_from_insert:  # pragma: no cover
+        try:
+            with transaction.atomic(using=using):
+                obj.save(force_insert=True, using=using)
+        except IntegrityError:
+            return False
+        return True
+    fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field and not f.generated]
+    query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
+    query.insert_values(fields, [obj])
+    compiler = query.get_compiler(using=using)
+    compiler.returning_fields = [meta.pk]
+    [(sql, params)] = compiler.as_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    obj.pk = row[0]
+    obj._state.adding = False
+    obj._state.db = using
+    return True
 
 
 class NotificationLevel(models.TextChoices):

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
-from .models import Notification, NotificationLevel
+from .models import Notification, NotificationLevel, insert_unless_exists
 
 # Banners shown at once in the region; older unread ones wait on the notifications page.
 REGION_LIMIT = 4
@@ -25,7 +24,8 @@ REGION_LIMIT = 4
 
 def notify(
     *,
-    user,
+    user=None,
+    user_id: int | None = None,
     kind: str,
     key: str,
     title: str,
@@ -36,23 +36,28 @@ def notify(
     invoice=None,
     needs_action: bool = False,
 ) -> Notification | None:
-    """Create the banner for one event; ``None`` when that event already has one."""
-    try:
-        with transaction.atomic():
-            return Notification.objects.create(
-                user=user,
-                kind=kind,
-                key=key[:150],
-                title=title[:200],
-                message=message,
-                level=level,
-                link=link,
-                link_label=link_label[:60],
-                invoice=invoice,
-                needs_action=needs_action,
-            )
-    except IntegrityError:
-        return None
+    """Create the banner for one event; ``None`` when that event already has one.
+
+    ``user`` or ``user_id`` (the receivers pass the id they hold: no read of the user).
+    One ``INSERT ... ON CONFLICT DO NOTHING``: no savepoint, no caught IntegrityError.
+    """
+    notification = Notification(
+        user=user,
+        kind=kind,
+        key=key[:150],
+        title=title[:200],
+        message=message,
+        level=level,
+        link=link,
+        link_label=link_label[:60],
+        invoice=invoice,
+        needs_action=needs_action,
+    )
+    if user is None:
+        if user_id is None:
+            raise ValueError("notify() needs user or user_id")
+        notification.user_id = user_id
+    return notification if insert_unless_exists(notification) else None
 
 
 def resolve_invoice_banners(

@@ -1,14 +1,17 @@
 """Billing signals -> banners and emails (connected in ``PortalConfig.ready``).
 
 Every receiver runs inside the transaction that made the change (the signals are sent
-there): banners are written in it, emails are recorded in it and sent after it commits
-(``emails.queue_email``). Each receiver works in a savepoint and logs its own failure,
-so a broken banner can never undo a payment.
+there): banners are written in it, emails are recorded (and, with the database task
+queue, enqueued) in it and sent after it commits (``emails.queue_email``). Each
+receiver works in a savepoint and logs its own failure, so a broken banner can never
+undo a payment; a receiver's cheap condition (``guarded(when=...)``) is checked before
+the savepoint, so a signal it ignores costs no query.
 
 What is announced, and why some signals stay silent:
 
-- One receipt per paid invoice: ``invoice_paid`` sends it; ``payment_success`` (sent by
-  the same save) and ``subscription_renewed`` add nothing. A top-up is announced by
+- One receipt per paid invoice: ``invoice_paid`` sends it; ``payment_success`` (sent
+  just before, by the payment's save) only hands it the payment, and
+  ``subscription_renewed`` adds nothing. A top-up is announced by
   ``topup_completed``, not by its payment.
 - ``subscription_resumed`` follows ``subscription_activated`` for the same save: the
   activation receiver leaves resumptions to it.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 
 from django.db import transaction
 
@@ -49,18 +53,28 @@ STOPPED_KINDS = (
 )
 
 
-def guarded(func):
-    """Run a receiver in a savepoint; log (never raise) what goes wrong inside it."""
+def guarded(func=None, *, when=None):
+    """Run a receiver in a savepoint; log (never raise) what goes wrong inside it.
 
-    @functools.wraps(func)
-    def wrapper(sender, instance, **kwargs):
-        try:
-            with transaction.atomic():
-                func(sender, instance, **kwargs)
-        except Exception:
-            logger.exception("%s failed for %r", func.__name__, instance)
+    ``when(instance, **kwargs)``: the receiver's cheap condition (no query), checked
+    before the savepoint is opened, so that a signal the receiver ignores (most wallet
+    debits, a draft invoice) costs no SAVEPOINT/RELEASE round trips.
+    """
 
-    return wrapper
+    def decorate(func):
+        @functools.wraps(func)
+        def wrapper(sender, instance, **kwargs):
+            try:
+                if when is not None and not when(instance, **kwargs):
+                    return
+                with transaction.atomic():
+                    func(sender, instance, **kwargs)
+            except Exception:
+                logger.exception("%s failed for %r", func.__name__, instance)
+
+        return wrapper
+
+    return decorate(func) if func is not None else decorate
 
 
 def _at(value) -> str:
@@ -83,7 +97,7 @@ def _welcome(sub) -> None:
             f"Your subscription is active. It renews on {format_date(sub.current_period_end)}."
         )
     notify(
-        user=sub.user,
+        user_id=sub.user_id,
         kind="subscription_started",
         key=key,
         title=title,
@@ -92,13 +106,16 @@ def _welcome(sub) -> None:
         link=links.dashboard_path(),
         link_label="View your subscription",
     )
-    queue_email(kind="subscription_started", user=sub.user, key=key, subscription=sub)
+    queue_email(kind="subscription_started", user_id=sub.user_id, key=key, subscription=sub)
 
 
-@guarded
+def _is_trialing(instance, **kwargs) -> bool:
+    return instance.status == "trialing"
+
+
+@guarded(when=_is_trialing)
 def on_subscription_created(sender, instance, **kwargs):
-    if instance.status == "trialing":
-        _welcome(instance)
+    _welcome(instance)
 
 
 @guarded
@@ -114,14 +131,16 @@ def on_subscription_activated(sender, instance, previous_status=None, **kwargs):
 def on_subscription_resumed(sender, instance, **kwargs):
     key = f"subscription_resumed:{instance.pk}:{_at(instance.updated_at)}"
     notify(
-        user=instance.user,
+        user_id=instance.user_id,
         kind="subscription_resumed",
         key=key,
         title="Your subscription has resumed",
         message=f"{instance.plan.name} is active again and renews on {format_date(instance.current_period_end)}.",
         level=Level.SUCCESS,
     )
-    queue_email(kind="subscription_resumed", user=instance.user, key=key, subscription=instance)
+    queue_email(
+        kind="subscription_resumed", user_id=instance.user_id, key=key, subscription=instance
+    )
 
 
 @guarded
@@ -133,7 +152,7 @@ def on_subscription_paused(sender, instance, **kwargs):
         else "It stays paused until you resume it."
     )
     notify(
-        user=instance.user,
+        user_id=instance.user_id,
         kind="subscription_paused",
         key=key,
         title=f"Your {instance.plan.name} subscription is paused",
@@ -141,14 +160,16 @@ def on_subscription_paused(sender, instance, **kwargs):
         link=links.subscription_path(),
         link_label="Manage subscription",
     )
-    queue_email(kind="subscription_paused", user=instance.user, key=key, subscription=instance)
+    queue_email(
+        kind="subscription_paused", user_id=instance.user_id, key=key, subscription=instance
+    )
 
 
 @guarded
 def on_subscription_cancel_scheduled(sender, instance, cancel_at=None, reason="", **kwargs):
     key = f"subscription_cancel_scheduled:{instance.pk}:{_at(instance.updated_at)}"
     notify(
-        user=instance.user,
+        user_id=instance.user_id,
         kind="subscription_cancel_scheduled",
         key=key,
         title=f"Your subscription ends on {format_date(cancel_at)}",
@@ -159,7 +180,7 @@ def on_subscription_cancel_scheduled(sender, instance, cancel_at=None, reason=""
     )
     queue_email(
         kind="subscription_cancel_scheduled",
-        user=instance.user,
+        user_id=instance.user_id,
         key=key,
         subscription=instance,
         cancel_at=cancel_at,
@@ -177,7 +198,7 @@ def on_subscription_cancelled(sender, instance, **kwargs):
     resolve_banners(instance.user_id, ("subscription_cancel_scheduled",))
     key = f"subscription_ended:{instance.pk}:{_at(instance.cancelled_at or instance.ended_at)}"
     notify(
-        user=instance.user,
+        user_id=instance.user_id,
         kind="subscription_ended",
         key=key,
         title=f"Your {instance.plan.name} subscription has ended",
@@ -185,7 +206,7 @@ def on_subscription_cancelled(sender, instance, **kwargs):
         link=links.plans_path(),
         link_label="See plans",
     )
-    queue_email(kind="subscription_ended", user=instance.user, key=key, subscription=instance)
+    queue_email(kind="subscription_ended", user_id=instance.user_id, key=key, subscription=instance)
 
 
 EXPIRY_REASONS = {
@@ -199,7 +220,7 @@ EXPIRY_REASONS = {
 def on_subscription_expired(sender, instance, previous_status=None, **kwargs):
     key = f"subscription_expired:{instance.pk}:{_at(instance.ended_at)}"
     notify(
-        user=instance.user,
+        user_id=instance.user_id,
         kind="subscription_expired",
         key=key,
         title=f"Your {instance.plan.name} subscription has expired",
@@ -211,7 +232,7 @@ def on_subscription_expired(sender, instance, previous_status=None, **kwargs):
     )
     queue_email(
         kind="subscription_expired",
-        user=instance.user,
+        user_id=instance.user_id,
         key=key,
         subscription=instance,
         previous_status=previous_status,
@@ -223,7 +244,7 @@ def on_subscription_plan_changed(sender, instance, old_plan=None, new_plan=None,
     new_plan = new_plan or instance.plan
     key = f"plan_changed:{instance.pk}:{getattr(old_plan, 'pk', '')}-{new_plan.pk}:{_at(instance.updated_at)}"
     notify(
-        user=instance.user,
+        user_id=instance.user_id,
         kind="plan_changed",
         key=key,
         title=f"You are now on {new_plan.name}",
@@ -234,7 +255,7 @@ def on_subscription_plan_changed(sender, instance, old_plan=None, new_plan=None,
     )
     queue_email(
         kind="plan_changed",
-        user=instance.user,
+        user_id=instance.user_id,
         key=key,
         subscription=instance,
         old_plan=old_plan,
@@ -247,7 +268,7 @@ def on_subscription_trial_will_end(sender, instance, trial_end=None, **kwargs):
     trial_end = trial_end or instance.trial_end
     key = f"trial_ending:{instance.pk}:{_at(trial_end)}"
     notify(
-        user=instance.user,
+        user_id=instance.user_id,
         kind="trial_ending",
         key=key,
         title=f"Your trial ends on {format_date(trial_end)}",
@@ -256,7 +277,11 @@ def on_subscription_trial_will_end(sender, instance, trial_end=None, **kwargs):
         link_label="Manage subscription",
     )
     queue_email(
-        kind="trial_ending", user=instance.user, key=key, subscription=instance, trial_end=trial_end
+        kind="trial_ending",
+        user_id=instance.user_id,
+        key=key,
+        subscription=instance,
+        trial_end=trial_end,
     )
 
 
@@ -268,7 +293,7 @@ def on_subscription_renewal_upcoming(
     renews_at = renews_at or instance.current_period_end
     queue_email(
         kind="renewal_upcoming",
-        user=instance.user,
+        user_id=instance.user_id,
         key=f"renewal_upcoming:{instance.pk}:{_at(renews_at)}",
         subscription=instance,
         renews_at=renews_at,
@@ -280,15 +305,17 @@ def on_subscription_renewal_upcoming(
 # --- Payments -----------------------------------------------------------------------------
 
 
-@guarded
+def _is_denied(instance, **kwargs) -> bool:
+    return instance.status in DENIED_PAYMENT_STATUSES
+
+
+@guarded(when=_is_denied)
 def on_payment_failed(sender, instance, **kwargs):
-    if instance.status not in DENIED_PAYMENT_STATUSES:
-        return
     key = f"payment_failed:{instance.pk}"
     invoice = instance.invoice
     if invoice is None:
         notify(
-            user=instance.user,
+            user_id=instance.user_id,
             kind="topup_failed",
             key=key,
             title=f"Your top-up of {instance.amount_display} did not go through",
@@ -302,7 +329,7 @@ def on_payment_failed(sender, instance, **kwargs):
         return
     resolve_invoice_banners(invoice.pk, keep_key=key)  # this one says more
     notify(
-        user=instance.user,
+        user_id=instance.user_id,
         kind="payment_failed",
         key=key,
         title=f"Payment failed for {invoice.number}: pay now",
@@ -313,7 +340,7 @@ def on_payment_failed(sender, instance, **kwargs):
         link_label="Pay now",
     )
     queue_email(
-        kind="payment_failed", user=instance.user, key=key, invoice=invoice, payment=instance
+        kind="payment_failed", user_id=instance.user_id, key=key, invoice=invoice, payment=instance
     )
 
 
@@ -326,7 +353,7 @@ def on_payment_refunded(sender, instance, refund_amount=None, **kwargs):
         else f"order {instance.order_id}"
     )
     notify(
-        user=instance.user,
+        user_id=instance.user_id,
         kind="payment_refunded",
         key=f"payment_refunded:{instance.pk}:{instance.refunded_amount}",
         title=f"{amount} refunded",
@@ -338,13 +365,16 @@ def on_payment_refunded(sender, instance, refund_amount=None, **kwargs):
 # --- Invoices -----------------------------------------------------------------------------
 
 
-@guarded
+def _asks_for_payment(instance, **kwargs) -> bool:
+    """Not a draft, and something to pay (a zero total is paid at once)."""
+    return instance.status == InvoiceStatus.OPEN and instance.total > 0
+
+
+@guarded(when=_asks_for_payment)
 def on_invoice_issued(sender, instance, **kwargs):
-    if instance.status != InvoiceStatus.OPEN or instance.total <= 0:
-        return  # a draft, or nothing to pay (it is paid at once)
     key = f"invoice_issued:{instance.pk}"
     notify(
-        user=instance.user,
+        user_id=instance.user_id,
         kind="invoice_issued",
         key=key,
         title=f"New invoice {instance.number}: pay now",
@@ -354,7 +384,7 @@ def on_invoice_issued(sender, instance, **kwargs):
         needs_action=True,
         link_label="Pay now",
     )
-    queue_email(kind="invoice_issued", user=instance.user, key=key, invoice=instance)
+    queue_email(kind="invoice_issued", user_id=instance.user_id, key=key, invoice=instance)
 
 
 @guarded
@@ -364,7 +394,7 @@ def on_invoice_paid(sender, instance, **kwargs):
         return
     key = f"invoice_paid:{instance.pk}"
     notify(
-        user=instance.user,
+        user_id=instance.user_id,
         kind="payment_received",
         key=key,
         title=f"Invoice {instance.number} is paid",
@@ -373,17 +403,45 @@ def on_invoice_paid(sender, instance, **kwargs):
         invoice=instance,
         link_label="View invoice",
     )
-    payment = instance.payments.filter(is_paid=True).order_by("-paid_at", "-pk").first()
+    payment = _receipt_payment(instance)
     queue_email(
-        kind="payment_receipt", user=instance.user, key=key, invoice=instance, payment=payment
+        kind="payment_receipt", user_id=instance.user_id, key=key, invoice=instance, payment=payment
     )
+
+
+# The payment whose ``payment_success`` this thread saw last: settling a payment pays its
+# invoice right after, in the same transaction, so ``invoice_paid`` finds the receipt's
+# payment here instead of reading it back.
+_just_paid = threading.local()
+
+
+def on_payment_success(sender, instance, **kwargs):
+    """Remember the settled payment for the receipt (no query, nothing to guard)."""
+    _just_paid.payment = instance
+
+
+def _receipt_payment(invoice):
+    """The payment that paid ``invoice``: the one just settled if it is this invoice's
+    and paid it now (same ``paid_at``), else the latest paid one, read."""
+    payment = getattr(_just_paid, "payment", None)
+    _just_paid.payment = None
+    if (
+        payment is not None
+        and payment.pk is not None
+        and payment.invoice_id == invoice.pk
+        and payment.is_paid
+        and payment.paid_at is not None
+        and payment.paid_at == invoice.paid_at
+    ):
+        return payment
+    return invoice.payments.filter(is_paid=True).order_by("-paid_at", "-pk").first()
 
 
 def _overdue_banner(invoice, key: str, title: str) -> None:
     # One "pay now" banner per invoice at a time (the same event twice keeps its own).
     resolve_invoice_banners(invoice.pk, keep_key=key)
     notify(
-        user=invoice.user,
+        user_id=invoice.user_id,
         kind="invoice_overdue",
         key=key,
         title=title,
@@ -399,7 +457,7 @@ def _overdue_banner(invoice, key: str, title: str) -> None:
 def on_invoice_overdue(sender, instance, **kwargs):
     key = f"invoice_overdue:{instance.pk}"
     _overdue_banner(instance, key, f"Invoice {instance.number} is overdue: pay now")
-    queue_email(kind="invoice_overdue", user=instance.user, key=key, invoice=instance)
+    queue_email(kind="invoice_overdue", user_id=instance.user_id, key=key, invoice=instance)
 
 
 @guarded
@@ -410,7 +468,7 @@ def on_invoice_payment_reminder(
     _overdue_banner(instance, key, f"Reminder: invoice {instance.number} is still unpaid: pay now")
     queue_email(
         kind="invoice_overdue",
-        user=instance.user,
+        user_id=instance.user_id,
         key=key,
         invoice=instance,
         reminder_number=reminder_number,
@@ -433,7 +491,7 @@ def on_topup_completed(sender, instance, **kwargs):
         resolve_banners(instance.user_id, ("wallet_low",))
     key = f"topup_completed:{instance.pk}"
     notify(
-        user=instance.user,
+        user_id=instance.user_id,
         kind="topup_completed",
         key=key,
         title=f"{instance.amount_display} added to your wallet",
@@ -442,19 +500,23 @@ def on_topup_completed(sender, instance, **kwargs):
         link=links.wallet_path(),
         link_label="View wallet",
     )
-    queue_email(kind="topup_completed", user=instance.user, key=key, topup=instance, wallet=wallet)
+    queue_email(
+        kind="topup_completed", user_id=instance.user_id, key=key, topup=instance, wallet=wallet
+    )
 
 
-@guarded
-def on_wallet_debited(sender, instance, **kwargs):
-    threshold = wallet_settings.LOW_BALANCE_THRESHOLD
+def _crosses_low_balance(instance, **kwargs) -> bool:
+    """Announce the crossing only, not every debit below the threshold."""
     before = instance.balance_after - instance.amount  # amount is negative
-    if not instance.balance_after < threshold <= before:
-        return  # announce the crossing only, not every debit below the threshold
+    return instance.balance_after < wallet_settings.LOW_BALANCE_THRESHOLD <= before
+
+
+@guarded(when=_crosses_low_balance)
+def on_wallet_debited(sender, instance, **kwargs):
     wallet = instance.wallet
     key = f"wallet_low:{instance.pk}"
     notify(
-        user=wallet.user,
+        user_id=wallet.user_id,
         kind="wallet_low",
         key=key,
         title="Your wallet balance is low: top up",
@@ -465,18 +527,21 @@ def on_wallet_debited(sender, instance, **kwargs):
         link=links.wallet_path(),
         link_label="Top up",
     )
-    queue_email(kind="wallet_low", user=wallet.user, key=key, wallet=wallet)
+    queue_email(kind="wallet_low", user_id=wallet.user_id, key=key, wallet=wallet)
 
 
-@guarded
+def _is_manual_credit(instance, **kwargs) -> bool:
+    """Top-ups and refunds have their own banners."""
+    return instance.kind in (TransactionKind.ADJUSTMENT, TransactionKind.REVERSAL)
+
+
+@guarded(when=_is_manual_credit)
 def on_wallet_credited(sender, instance, **kwargs):
-    if instance.kind not in (TransactionKind.ADJUSTMENT, TransactionKind.REVERSAL):
-        return  # top-ups and refunds have their own banners
     wallet = instance.wallet
     if instance.balance_after >= wallet_settings.LOW_BALANCE_THRESHOLD:
         resolve_banners(wallet.user_id, ("wallet_low",))
     notify(
-        user=wallet.user,
+        user_id=wallet.user_id,
         kind="wallet_credited",
         key=f"wallet_credited:{instance.pk}",
         title=f"{instance.amount_display} credited to your wallet",
@@ -501,6 +566,7 @@ RECEIVERS = {
     "subscription_plan_changed": on_subscription_plan_changed,
     "subscription_trial_will_end": on_subscription_trial_will_end,
     "subscription_renewal_upcoming": on_subscription_renewal_upcoming,
+    "payment_success": on_payment_success,
     "payment_failed": on_payment_failed,
     "payment_refunded": on_payment_refunded,
     "invoice_issued": on_invoice_issued,

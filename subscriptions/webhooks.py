@@ -13,11 +13,13 @@ Modelled on dj-stripe's ``WebhookEventTrigger``:
 4. An unknown order id is ``ignored`` (200): the Midtrans account may serve others.
 5. ``gross_amount`` and ``currency`` must match our payment, and ``status_code`` must
    go with ``transaction_status`` (the signature does not cover the latter) (else 403).
-6. With ``MIDTRANS_VERIFY_STATUS`` the status is re-fetched from the Core API and
-   that answer is applied instead of the notification's fields.
-7. ``payment_apply_status`` applies it inside one transaction with the payment row
-   locked; the log's outcome is saved in the same transaction. A repeated status is
-   a ``duplicate`` and an out-of-order one is ``ignored``: neither changes anything.
+6. With ``MIDTRANS_VERIFY_STATUS`` the status is re-fetched from the Core API (outside
+   any transaction) and that answer is applied instead of the notification's fields.
+7. The change is applied inside one transaction with the payment row locked
+   (``payment_apply_status``; without verification the payment is read once, locked by
+   its order id, in that transaction, and applied with ``apply_status_locked``); the
+   log's outcome is saved in the same transaction. A repeated status is a
+   ``duplicate`` and an out-of-order one is ``ignored``: neither changes anything.
 
 Answers: 200 processed / duplicate / ignored; 400 malformed; 401 bad signature;
 403 amount or currency mismatch; 503 when processing failed (a database hiccup, the
@@ -46,6 +48,7 @@ from .gateways.base import parse_amount
 from .models import Payment, PaymentStatus, WebhookLog, WebhookStatus
 from .money import round_money
 from .services.gateway_ops import check_transaction_matches, payment_apply_gateway_transaction
+from .services.payments import apply_status_locked
 
 logger = logging.getLogger(__name__)
 
@@ -248,50 +251,95 @@ def _process(log: WebhookLog, gateway: PaymentGateway | None) -> WebhookResult:
         )
     log.signature_valid = True
 
-    payment = Payment.objects.filter(order_id=body["order_id"]).first()
-    if payment is None:
-        result = WebhookResult(WebhookStatus.IGNORED, 200, "No payment has this order id.")
-        _save(log, result)
-        return result
-    log.payment = payment
-    _check_amount(payment, body)
-
-    notified = GatewayTransaction.from_body(body)
-    if notified.transaction_status not in PaymentStatus.values:
-        result = WebhookResult(
-            WebhookStatus.IGNORED,
-            200,
-            f"Unknown transaction status {notified.transaction_status!r}.",
-        )
-        _save(log, result)
-        return result
-    _check_status_code(notified)
-    transaction_ = notified
     if midtrans_settings.VERIFY_STATUS and gateway.verifies_status:
-        # The notification is authentic; this also makes sure it is the latest word.
-        transaction_ = gateway.get_status(payment.order_id)
-        try:
+        return _process_verified(log, body, gateway)
+    # The notification's own fields are applied: the payment is read once, locked, in
+    # the transaction that applies them (no unlocked read before it, no savepoint).
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().filter(order_id=body["order_id"]).first()
+        transaction_ = _checked(log, payment, body)
+        if transaction_ is None:
+            result = _ignored(payment, body)
+        else:
             check_transaction_matches(payment, transaction_)
-        except (AmountMismatch, GatewayError) as error:
-            raise Rejected(WebhookStatus.INVALID, 403, str(error)) from error
+            update = apply_status_locked(
+                payment,
+                transaction_status=transaction_.transaction_status,
+                fraud_status=transaction_.fraud_status,
+                payment_type=transaction_.payment_type,
+                transaction_id=transaction_.transaction_id,
+                refunded_amount=transaction_.refunded_amount,
+                response=transaction_.raw,
+            )
+            result = _result(update, transaction_)
+        _save(log, result)
+    return result
+
+
+def _process_verified(
+    log: WebhookLog, body: dict[str, Any], gateway: PaymentGateway
+) -> WebhookResult:
+    """``MIDTRANS_VERIFY_STATUS``: the status is asked of the Core API (outside any
+    transaction: no row is locked during the call) and that answer is applied."""
+    payment = Payment.objects.filter(order_id=body["order_id"]).first()
+    notified = _checked(log, payment, body)
+    if notified is None:
+        result = _ignored(payment, body)
+        _save(log, result)
+        return result
+    # The notification is authentic; this also makes sure it is the latest word.
+    transaction_ = gateway.get_status(payment.order_id)
+    try:
+        check_transaction_matches(payment, transaction_)
+    except (AmountMismatch, GatewayError) as error:
+        raise Rejected(WebhookStatus.INVALID, 403, str(error)) from error
 
     with transaction.atomic():
         update = payment_apply_gateway_transaction(payment=payment, transaction=transaction_)
-        if update.outcome == "applied":
-            result = WebhookResult(WebhookStatus.PROCESSED, 200)
-        elif update.outcome == "duplicate":
-            result = WebhookResult(
-                WebhookStatus.DUPLICATE, 200, f"The payment is already {update.payment.status}."
-            )
-        else:
-            result = WebhookResult(
-                WebhookStatus.IGNORED,
-                200,
-                f"Out of order: the payment is already {update.payment.status}; "
-                f"{transaction_.transaction_status} is not applied.",
-            )
+        result = _result(update, transaction_)
         _save(log, result)
     return result
+
+
+def _checked(
+    log: WebhookLog, payment: Payment | None, body: dict[str, Any]
+) -> GatewayTransaction | None:
+    """The notification, checked against its payment (amount, currency, status code);
+    ``None`` when it is not ours to apply (no such payment, an unknown status)."""
+    if payment is None:
+        return None
+    log.payment = payment
+    _check_amount(payment, body)
+    notified = GatewayTransaction.from_body(body)
+    if notified.transaction_status not in PaymentStatus.values:
+        return None
+    _check_status_code(notified)
+    return notified
+
+
+def _ignored(payment: Payment | None, body: dict[str, Any]) -> WebhookResult:
+    if payment is None:
+        return WebhookResult(WebhookStatus.IGNORED, 200, "No payment has this order id.")
+    return WebhookResult(
+        WebhookStatus.IGNORED,
+        200,
+        f"Unknown transaction status {body['transaction_status']!r}.",
+    )
+
+
+def _result(update, transaction_: GatewayTransaction) -> WebhookResult:
+    if update.outcome == "applied":
+        return WebhookResult(WebhookStatus.PROCESSED, 200)
+    if update.outcome == "duplicate":
+        return WebhookResult(
+            WebhookStatus.DUPLICATE, 200, f"The payment is already {update.payment.status}."
+        )
+    return WebhookResult(
+        WebhookStatus.IGNORED,
+        200,
+        f"Out of order: the payment is already {update.payment.status}; "
+        f"{transaction_.transaction_status} is not applied.",
+    )
 
 
 def webhook_reprocess(*, log: WebhookLog) -> WebhookResult:
