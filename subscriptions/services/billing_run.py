@@ -40,7 +40,7 @@ from django.utils import timezone
 from .. import signals
 from ..app_settings import app_settings
 from ..collectors import collect_invoice
-from ..exceptions import InvoiceNotPayable
+from ..exceptions import BillingError, InvoiceNotPayable
 from ..models import (
     BillingEvent,
     Invoice,
@@ -226,10 +226,24 @@ def _renewal_invoice_exists() -> Exists:
     )
 
 
+class _IssuedMeanwhile(Exception):  # not an error: the row is skipped
+    """Another run issued this renewal after this run's due check read the database."""
+
+
 def _issue_renewal(sub: Subscription, now: dt.datetime) -> Callable[[], str | None]:
     # ``sub`` is locked by this row's transaction: invoice it without locking it again.
     # The invoice is collected in a transaction of its own (see the module's docstring).
-    invoice = create_renewal_invoice_locked(sub, now=now)
+    try:
+        invoice = create_renewal_invoice_locked(sub, now=now)
+    except BillingError as error:
+        # The lock query's "no renewal invoice yet" was read before another run's first
+        # transaction committed one: that commit does not change the subscription row,
+        # so the lock does not re-check it, and the one-invoice-per-period constraint
+        # refuses the second invoice. Not a failure: the row is skipped, and the whole
+        # transaction (the number taken from the counter) rolls back.
+        if isinstance(error.__cause__, IntegrityError):
+            raise _IssuedMeanwhile from error
+        raise
     _schedule_collection(invoice)
     return _then_collect(invoice, now)
 
@@ -522,6 +536,9 @@ def run_billing(
                         report.counts["skipped"] += 1
                         continue
                     outcome = step.handle(obj, now)
+            except _IssuedMeanwhile:
+                report.counts["skipped"] += 1
+                continue
             except Exception as error:  # one bad row must not stop the run
                 logger.exception(
                     "Billing step %s failed for %s #%s", step.name, step.model.__name__, pk

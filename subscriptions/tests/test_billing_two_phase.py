@@ -215,3 +215,31 @@ def test_two_workers_renew_and_recover_in_two_transactions_without_duplicates(pl
     # Each renewal was paid by exactly one worker, which counted it.
     assert count("renewed_auto_paid", "recovered_renewed_auto_paid") == SUBSCRIBERS
     assert count("recovered_renewed_auto_paid") >= LEFT_OVER
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_renewal_issued_by_another_run_after_the_due_check_is_skipped_and_takes_no_number(
+    plan,
+):
+    # Between a run's due check and its lock, another run's first transaction may commit
+    # the renewal invoice without changing the subscription row, so the lock does not
+    # see it. The one-invoice-per-period constraint refuses the second invoice, and the
+    # row is skipped with its whole transaction rolled back (the counter too).
+    sub = subscriber(plan, 250000)
+    first = issue_only(sub, at(2026, 2, 1, 10))
+
+    def issue_again():
+        with transaction.atomic():
+            locked = Subscription.objects.select_for_update().select_related("plan", "user")
+            billing_run._issue_renewal(locked.get(pk=sub.pk), at(2026, 2, 1, 10))
+
+    with pytest.raises(billing_run._IssuedMeanwhile):
+        issue_again()
+    assert Invoice.objects.filter(subscription=sub).count() == 1
+    later = subscriber(plan, 250000)
+    report = run_billing(now=at(2026, 2, 1, 11))
+    assert report.ok, report.summary()
+    numbers = sorted(Invoice.objects.values_list("number", flat=True))
+    assert numbers[0] == first.number
+    assert int(numbers[1][-6:]) == int(first.number[-6:]) + 1  # no gap
+    assert Invoice.objects.get(subscription=later).status == "paid"
