@@ -4,8 +4,8 @@ Design in a few lines:
 
 - ``Wallet.balance`` is a cache of the sum of its ledger rows. It changes only in
   ``services.py``, in the same transaction as the ledger row that explains it, with
-  the wallet row locked (``select_for_update``), and the database refuses a
-  negative balance.
+  the wallet row locked (by the conditional ``UPDATE`` that moves it, or by
+  ``select_for_update`` first), and the database refuses a negative balance.
 - ``WalletTransaction`` rows are never edited or deleted: a correction is a new row
   (``adjustment`` or ``reversal``). Every row carries a unique idempotency key, so a
   retried credit or debit returns the first result instead of moving money twice.

@@ -1,8 +1,9 @@
 """Wallet services: the only code that moves money in or out of a wallet.
 
-Every movement is ``_post``: one transaction that locks the wallet row, refuses a
-debit larger than the balance (``InsufficientFunds``), writes the ledger row and
-the new balance together, and returns the existing row when the idempotency key
+Every movement is ``_post``: one transaction that locks the wallet row (with the
+conditional ``UPDATE`` that moves the balance, so the lock is held for that statement,
+the ledger ``INSERT`` and the commit), refuses a debit larger than the balance
+(``InsufficientFunds``), writes the ledger row and the new balance together, and returns the existing row when the idempotency key
 was used before. The same key with a different wallet or amount is an error, not
 a silent success.
 """
@@ -15,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 
 from subscriptions.app_settings import app_settings as billing_settings
@@ -61,9 +62,45 @@ def wallet_get_or_create(*, user) -> Wallet:
         return Wallet.objects.get(user=user)
 
 
-@transaction.atomic
-def _post(**kwargs) -> WalletTransaction:
-    return post_in_transaction(**kwargs)
+def _post(
+    *, wallet: Wallet, amount: Decimal, kind: str, idempotency_key: str, **details
+) -> WalletTransaction:
+    """Move money in its own transaction (a savepoint inside a caller's), holding the
+    wallet row for as few statements as possible: the ledger row for this key is looked
+    up first, without a lock; then one conditional ``UPDATE`` takes the row lock and
+    moves the balance if the result stays between zero and ``MAX_BALANCE``; then the
+    ledger row is inserted (its ``post_save`` sends ``wallet_credited``/``wallet_debited``)
+    and the transaction commits.
+
+    A refused ``UPDATE`` falls back to ``_post_locked`` (lock, then decide, as
+    ``post_in_transaction`` does), which raises the errors with the balance read under
+    the lock. A post with the same key that commits after the look-up makes the ledger
+    ``INSERT`` fail on the unique key: this transaction (or savepoint) is rolled back, so
+    no money moves twice, and the first post's row is answered, as when the key was found
+    at once.
+    """
+    amount = _checked_amount(amount, wallet.currency)
+    existing = WalletTransaction.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return _replayed(existing, wallet, amount)
+    previous = wallet.balance
+    try:
+        with transaction.atomic():
+            new_balance = _move_balance(wallet, amount)
+            if new_balance is None:  # refused, or no such wallet: decide under the lock
+                return _post_locked(wallet, amount, kind, idempotency_key, details)
+            # Set before the INSERT: receivers of its signals see the new balance.
+            wallet.balance = new_balance
+            return _insert_row(wallet, amount, kind, idempotency_key, new_balance, details)
+    except IntegrityError:
+        wallet.balance = previous  # rolled back
+        existing = WalletTransaction.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+    except BaseException:
+        wallet.balance = previous  # rolled back
+        raise
+    return _replayed(existing, wallet, amount)
 
 
 def post_in_transaction(
@@ -72,18 +109,104 @@ def post_in_transaction(
     amount: Decimal,
     kind: str,
     idempotency_key: str,
-    description: str = "",
-    topup: TopUp | None = None,
-    payment: Payment | None = None,
-    invoice: Invoice | None = None,
-    reverses: WalletTransaction | None = None,
-    created_by=None,
+    **details,
 ) -> WalletTransaction:
     """``_post`` inside the caller's transaction (no savepoint of its own): for a
-    service that lets any error, ``InsufficientFunds`` included, roll back with it."""
-    amount = round_money(Decimal(amount), wallet.currency)
+    service that lets any error, ``InsufficientFunds`` included, roll back with it.
+
+    It locks the wallet row before looking the key up, so a concurrent post with the
+    same key on the same wallet is answered with the first post's row here too (there is
+    no savepoint to roll back to after a failed ``INSERT``)."""
+    amount = _checked_amount(amount, wallet.currency)
+    return _post_locked(wallet, amount, kind, idempotency_key, details)
+
+
+def _checked_amount(amount: Decimal, currency: str) -> Decimal:
+    amount = round_money(Decimal(amount), currency)
     if amount == 0:
         raise BillingError("A wallet movement cannot be zero.")
+    return amount
+
+
+def _replayed(existing: WalletTransaction, wallet: Wallet, amount: Decimal) -> WalletTransaction:
+    """The row a key already recorded, if it recorded the same movement."""
+    if existing.wallet_id != wallet.pk or existing.amount != amount:
+        raise IdempotencyConflict()
+    wallet.balance = Wallet.objects.values_list("balance", flat=True).get(pk=wallet.pk)
+    return existing
+
+
+_BALANCE_FIELD = Wallet._meta.get_field("balance")
+_UPDATED_AT_FIELD = Wallet._meta.get_field("updated_at")
+_QUANTUM = Decimal(1).scaleb(-_BALANCE_FIELD.decimal_places)
+
+
+def _move_balance_sql(connection) -> str:
+    # Only the model's own table and column names go into the text; values are params.
+    quote = connection.ops.quote_name
+    table, pk = quote(Wallet._meta.db_table), quote(Wallet._meta.pk.column)
+    balance, updated_at = quote(_BALANCE_FIELD.column), quote(_UPDATED_AT_FIELD.column)
+    # CAST: SQLite binds a Decimal as text, and compares any number as less than text.
+    new = f"ROUND({balance} + CAST(%s AS NUMERIC), {_BALANCE_FIELD.decimal_places})"
+    return (
+        f"UPDATE {table} SET {balance} = {new}, {updated_at} = %s "  # noqa: S608
+        f"WHERE {pk} = %s AND {new} >= 0 AND {new} <= CAST(%s AS NUMERIC) "
+        f"RETURNING {balance}"
+    )
+
+
+def _move_balance(wallet: Wallet, amount: Decimal) -> Decimal | None:
+    """Add ``amount`` to the balance in one statement that takes the row lock, if the
+    result stays within ``0 .. MAX_BALANCE``; the new balance, or ``None`` when the
+    row was left alone (refused, or no such wallet).
+
+    ``ROUND`` keeps SQLite, which holds decimals as floating point, from accumulating
+    binary error; on PostgreSQL (exact ``numeric``) it changes nothing."""
+    connection = connections[router.db_for_write(Wallet)]
+    db_amount = _BALANCE_FIELD.get_db_prep_value(amount, connection)
+    params = [
+        db_amount,
+        _UPDATED_AT_FIELD.get_db_prep_value(timezone.now(), connection),
+        wallet.pk,
+        db_amount,
+        db_amount,
+        _BALANCE_FIELD.get_db_prep_value(MAX_BALANCE, connection),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_move_balance_sql(connection), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return _BALANCE_FIELD.to_python(row[0]).quantize(_QUANTUM)
+
+
+def _insert_row(
+    wallet: Wallet,
+    amount: Decimal,
+    kind: str,
+    idempotency_key: str,
+    balance_after: Decimal,
+    details: dict,
+) -> WalletTransaction:
+    return WalletTransaction.objects.create(
+        wallet=wallet,
+        amount=amount,
+        kind=kind,
+        balance_after=balance_after,
+        idempotency_key=idempotency_key,
+        description=details.get("description", "")[:255],
+        topup=details.get("topup"),
+        payment=details.get("payment"),
+        invoice=details.get("invoice"),
+        reverses=details.get("reverses"),
+        created_by=details.get("created_by"),
+    )
+
+
+def _post_locked(
+    wallet: Wallet, amount: Decimal, kind: str, idempotency_key: str, details: dict
+) -> WalletTransaction:
+    """Lock the wallet row, then look the key up, check the limits and write."""
     locked = Wallet.objects.select_for_update().get(pk=wallet.pk)
     existing = WalletTransaction.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
@@ -101,23 +224,10 @@ def post_in_transaction(
             f"The wallet holds {format_money(locked.balance, locked.currency)}; "
             f"{format_money(-amount, locked.currency)} is needed."
         )
-    row = WalletTransaction.objects.create(
-        wallet=locked,
-        amount=amount,
-        kind=kind,
-        balance_after=new_balance,
-        idempotency_key=idempotency_key,
-        description=description[:255],
-        topup=topup,
-        payment=payment,
-        invoice=invoice,
-        reverses=reverses,
-        created_by=created_by,
-    )
     locked.balance = new_balance
     locked.save(update_fields=["balance", "updated_at"])
     wallet.balance = new_balance
-    return row
+    return _insert_row(locked, amount, kind, idempotency_key, new_balance, details)
 
 
 def wallet_credit(
