@@ -183,6 +183,11 @@ class Gunicorn:
                 "warning",
                 "--keep-alive",
                 "30",
+                # A listening socket per worker (SO_REUSEPORT): the kernel spreads
+                # wrk's 8 keep-alive connections over the workers. With one shared
+                # socket, half the runs had all 8 on one worker (one core idle, half
+                # the rate): measured with each worker's CPU time per run.
+                "--reuse-port",
             ],
             cwd=ROOT,
             env=self.env,

@@ -29,6 +29,7 @@ HTMX = {"HX-Request": "true"}
 # name, path, extra headers, what the body must contain
 ENDPOINTS = [
     ("healthz", "/healthz", {}, "ok"),
+    ("signed in, empty (bench view)", "/bench/signed-in/", {}, "signed in"),
     ("layout only (bench view)", "/bench/layout/", {}, "Layout only"),
     ("dashboard", "/billing/", {}, "INV-"),
     ("invoice list", "/billing/invoices/", {}, "INV-"),
