@@ -55,6 +55,11 @@ def bench_env(db_name: str) -> dict[str, str]:
         "MIDTRANS_VERIFY_STATUS": "0",
         "SUBSCRIPTIONS_GATEWAY": "midtrans",
         "LOG_LEVEL": "WARNING",
+        # The embedded defaults (database cache, database sessions) unless asked:
+        # BENCH_CACHE_URL=redis://127.0.0.1:6379/14 BENCH_SESSION_ENGINE=cached_db
+        # measures the deployment the README recommends.
+        "CACHE_URL": os.environ.get("BENCH_CACHE_URL", "dbcache://django_cache"),
+        "SESSION_ENGINE": os.environ.get("BENCH_SESSION_ENGINE", "db"),
     }
 
 

@@ -120,6 +120,23 @@ def test_an_invoice_issued_before_a_crash_is_collected_by_the_next_run_exactly_o
 
 
 @pytest.mark.django_db
+def test_a_run_of_only_the_collection_step_collects_what_a_crash_left_and_renews_nothing_else(
+    plan,
+):
+    left = subscriber(plan, 250000)
+    invoice = issue_only(left, at(2026, 2, 1, 10))
+    due = subscriber(plan, 250000)  # due as well, but not this run's business
+
+    report = run_billing(now=at(2026, 2, 1, 11), steps=[billing_run.COLLECTION])
+
+    assert report.ok, report.summary()
+    assert dict(report.counts) == {"recovered_renewed_auto_paid": 1}
+    invoice.refresh_from_db()
+    assert invoice.status == "paid"
+    assert not Invoice.objects.filter(subscription=due).exists()
+
+
+@pytest.mark.django_db
 def test_a_refused_collection_is_not_attempted_again_dunning_stays_as_it_was(plan):
     sub = subscriber(plan, 0)  # auto-pay on, nothing in the wallet
     report = run_billing(now=at(2026, 2, 1, 10))
