@@ -314,3 +314,19 @@ def machine_md(info: dict[str, str]) -> str:
         f"PostgreSQL {info['postgresql']}, Python {info['python']}, code {info['commit']}, "
         f"load average {info['loadavg_at_start']} at the start."
     )
+
+
+def profiled(work):
+    """Run ``work()`` under pyinstrument, print the profile, return what it returned.
+    pyinstrument is a profiling tool, not a project dependency."""
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        sys.exit("pip install pyinstrument to profile")
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    try:
+        return work()
+    finally:
+        profiler.stop()
+        print(profiler.output_text(unicode=True, color=False, show_all=False))

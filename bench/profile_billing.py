@@ -76,16 +76,8 @@ def main() -> None:
         for q in queries:
             print("   ", q["sql"][:200])
 
-    try:
-        from pyinstrument import Profiler
-    except ImportError:
-        sys.exit("pip install pyinstrument to profile")
-    profiler = Profiler(interval=0.0005)
-    profiler.start()
-    report = billing_run.run_billing()
-    profiler.stop()
+    report = common.profiled(billing_run.run_billing)
     print(report.summary())
-    print(profiler.output_text(unicode=True, color=False, show_all=False))
     common.close_django_connections()
     common.drop_db(DB)
 

@@ -45,16 +45,12 @@ def main() -> None:
     print(f"{len(queries)} queries, {len(response.content)} bytes")
     for query in queries:
         print("  ", query["sql"][:160])
-    try:
-        from pyinstrument import Profiler
-    except ImportError:
-        sys.exit("pip install pyinstrument to profile")
-    profiler = Profiler(interval=0.0005)
-    profiler.start()
-    for _ in range(args.requests):
-        client.get(args.path, **headers)
-    profiler.stop()
-    print(profiler.output_text(unicode=True, color=False, show_all=False))
+
+    def requests():
+        for _ in range(args.requests):
+            client.get(args.path, **headers)
+
+    common.profiled(requests)
     common.close_django_connections()
     common.drop_db(DB)
 

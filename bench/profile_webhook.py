@@ -53,16 +53,7 @@ def main() -> None:
     print(f"one webhook: {len(queries)} queries")
     for name, count in counts.most_common():
         print(f"  {count:3d}  {name}")
-    try:
-        from pyinstrument import Profiler
-    except ImportError:
-        sys.exit("pip install pyinstrument to profile")
-    profiler = Profiler(interval=0.0005)
-    profiler.start()
-    for body in bodies[1:]:
-        post(body)
-    profiler.stop()
-    print(profiler.output_text(unicode=True, color=False, show_all=False))
+    common.profiled(lambda: [post(body) for body in bodies[1:]])
     common.close_django_connections()
     common.drop_db(DB)
 
