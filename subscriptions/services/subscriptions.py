@@ -116,20 +116,7 @@ def subscription_create(
         raise SubscriptionExists() from exc
     if subscription.status == S.PENDING:
         if plan.price > 0:
-            invoice_create(
-                user=user,
-                subscription=subscription,
-                plan=plan,
-                reason=InvoiceReason.SUBSCRIPTION_CREATE,
-                period_start=subscription.current_period_start,
-                period_end=subscription.current_period_end,
-                lines=[
-                    period_line(
-                        plan, subscription.current_period_start, subscription.current_period_end
-                    )
-                ],
-                now=now,
-            )
+            _invoice_sign_up(subscription, now=now)
         else:
             subscription = subscription_activate(subscription=subscription, now=now)
     return subscription
@@ -599,6 +586,21 @@ def subscription_change_plan(
     )
 
 
+def _invoice_sign_up(subscription: Subscription, *, now: dt.datetime) -> Invoice:
+    """The invoice a pending sign-up waits for: its current period of its plan."""
+    start, end = subscription.current_period_start, subscription.current_period_end
+    return invoice_create(
+        user=subscription.user,
+        subscription=subscription,
+        plan=subscription.plan,
+        reason=InvoiceReason.SUBSCRIPTION_CREATE,
+        period_start=start,
+        period_end=end,
+        lines=[period_line(subscription.plan, start, end)],
+        now=now,
+    )
+
+
 def _switch_unpaid_sign_up(subscription, new_plan, quote, *, now) -> PlanChangeResult:
     """A pending sign-up changes plan: its unpaid first invoice is voided and one for
     the new plan issued (a free plan activates at once)."""
@@ -613,20 +615,7 @@ def _switch_unpaid_sign_up(subscription, new_plan, quote, *, now) -> PlanChangeR
     if new_plan.price <= 0:
         subscription = activate_locked_subscription(subscription, now=now)
         return PlanChangeResult(kind=quote.kind, subscription=subscription, applied=True)
-    invoice = invoice_create(
-        user=subscription.user,
-        subscription=subscription,
-        plan=new_plan,
-        reason=InvoiceReason.SUBSCRIPTION_CREATE,
-        period_start=subscription.current_period_start,
-        period_end=subscription.current_period_end,
-        lines=[
-            period_line(
-                new_plan, subscription.current_period_start, subscription.current_period_end
-            )
-        ],
-        now=now,
-    )
+    invoice = _invoice_sign_up(subscription, now=now)
     return PlanChangeResult(
         kind=quote.kind,
         subscription=subscription,
