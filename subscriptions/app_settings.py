@@ -49,6 +49,13 @@ DEFAULTS = {
     "GATEWAY_TIMEOUT": (5, 30),
     "GATEWAY_RETRIES": 2,
     "GATEWAY_RETRY_BACKOFF": 0.5,
+    # Money that arrives for an invoice already paid or void is returned: "gateway" refunds
+    # it through the gateway (falling back to the customer's wallet where the gateway
+    # cannot refund that payment type), "wallet" credits the wallet at once.
+    "OVERPAYMENT_RETURN": "gateway",
+    # Seconds an invoice stays claimed by one payment attempt while its gateway calls run
+    # (a second attempt started meanwhile is refused).
+    "CHECKOUT_CLAIM_SECONDS": 60,
     # Timeouts of the sandbox's notification POST to our own webhook.
     "SANDBOX_NOTIFY_TIMEOUT": (3, 20),
 }

@@ -179,6 +179,9 @@ class Subscription(TrackedModel):
             models.Index(fields=["status", "current_period_end"]),
             models.Index(fields=["status", "resume_at"]),
         ]
+        permissions = [
+            ("manage_subscription", "Can pause, resume, cancel and expire subscriptions"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} · {self.plan.name} ({self.get_status_display()})"
@@ -274,6 +277,11 @@ class Invoice(TrackedModel):
     paid_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
     void_reason = models.TextField(blank=True)
+    # Starting a gateway checkout, paying from the wallet and marking paid offline are
+    # serialised on the invoice: each claims it (under the row lock) for the seconds its
+    # gateway calls take, so a second attempt started meanwhile is refused, not doubled.
+    checkout_claim = models.CharField(max_length=32, blank=True, editable=False)
+    checkout_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -298,6 +306,11 @@ class Invoice(TrackedModel):
             ),
         ]
         indexes = [models.Index(fields=["status", "due_date"])]
+        permissions = [
+            ("void_invoice", "Can void invoices"),
+            ("mark_invoice_paid_offline", "Can mark invoices paid offline"),
+            ("collect_invoice", "Can retry collection and mark invoices overdue or uncollectible"),
+        ]
 
     def __str__(self) -> str:
         return self.number or f"Draft invoice #{self.pk}"
@@ -393,6 +406,9 @@ class Payment(TrackedModel):
     is_paid = models.BooleanField(default=False)
     paid_at = models.DateTimeField(null=True, blank=True)
     refunded_amount = models.DecimalField(**MONEY, default=Decimal("0"))
+    # Money that arrived for an invoice that was already paid or void (an attempt the
+    # gateway settled although it was superseded): never kept, returned by a Refund.
+    overpaid_amount = models.DecimalField(**MONEY, default=Decimal("0"))
     transaction_id = models.CharField(max_length=64, blank=True)
     snap_token = models.CharField(max_length=100, blank=True)
     redirect_url = models.URLField(max_length=500, blank=True)
@@ -409,8 +425,17 @@ class Payment(TrackedModel):
                 & Q(refunded_amount__lte=models.F("gross_amount")),
                 name="payment_refund_within_amount",
             ),
+            models.CheckConstraint(
+                condition=Q(overpaid_amount__gte=0)
+                & Q(overpaid_amount__lte=models.F("gross_amount")),
+                name="payment_overpaid_within_amount",
+            ),
         ]
         indexes = [models.Index(fields=["status", "created_at"])]
+        permissions = [
+            ("refund_payment", "Can refund payments (through the gateway or to the wallet)"),
+            ("check_payment", "Can check payment status and decide challenged payments"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.order_id} ({self.get_status_display()})"
@@ -426,6 +451,76 @@ class Payment(TrackedModel):
     @property
     def refundable_amount(self) -> Decimal:
         return self.gross_amount - self.refunded_amount if self.is_paid else Decimal("0")
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending", "In progress"
+    SUCCEEDED = "succeeded", "Refunded"
+    FAILED = "failed", "Failed"
+
+
+class RefundDestination(models.TextChoices):
+    GATEWAY = "gateway", "Card or account"
+    WALLET = "wallet", "Wallet"
+
+
+class RefundKind(models.TextChoices):
+    STAFF = "staff", "Refund by staff"
+    OVERPAYMENT = "overpayment", "Overpayment returned"
+    EXTERNAL = "external", "Refund made at the gateway"
+
+
+class Refund(models.Model):
+    """One refund of (part of) a payment: recorded *before* the gateway is asked, so
+    a refund in flight counts against what can still be refunded, and its
+    ``refund_key`` makes a retry the same refund at Midtrans.
+
+    ``shortfall``: for a refunded wallet top-up, the part of the refund the wallet's
+    balance could no longer cover (a refund made outside the portal); staff see it.
+    """
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3, default="IDR")
+    destination = models.CharField(
+        max_length=7, choices=RefundDestination.choices, default=RefundDestination.GATEWAY
+    )
+    kind = models.CharField(max_length=11, choices=RefundKind.choices, default=RefundKind.STAFF)
+    status = models.CharField(
+        max_length=9, choices=RefundStatus.choices, default=RefundStatus.PENDING
+    )
+    reason = models.TextField(blank=True)
+    refund_key = models.CharField(max_length=100, unique=True)
+    shortfall = models.DecimalField(**MONEY, default=Decimal("0"))
+    error = models.TextField(blank=True)
+    gateway_response = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(shortfall__gte=0) & Q(shortfall__lte=models.F("amount")),
+                name="refund_shortfall_within_amount",
+            ),
+        ]
+        indexes = [models.Index(fields=["payment", "status"])]
+
+    def __str__(self) -> str:
+        return f"Refund {format_money(self.amount, self.currency)} of {self.payment_id}"
+
+    @property
+    def amount_display(self) -> str:
+        return format_money(self.amount, self.currency)
 
 
 class WebhookStatus(models.TextChoices):
@@ -459,6 +554,7 @@ class WebhookLog(TrackedModel):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        permissions = [("reprocess_webhooklog", "Can reprocess webhook notifications")]
 
     def __str__(self) -> str:
         return f"{self.provider} {self.order_id or '?'} {self.transaction_status} ({self.status})"
@@ -495,3 +591,12 @@ class OverdueInvoice(Invoice):
         proxy = True
         verbose_name = "overdue invoice"
         verbose_name_plural = "overdue invoices (queue)"
+
+
+class OverpaidPayment(Payment):
+    """The admin's "overpaid / returned" list (a proxy: payments with ``overpaid_amount``)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "overpaid payment"
+        verbose_name_plural = "overpaid payments (returned)"

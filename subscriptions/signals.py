@@ -72,8 +72,16 @@ payment_success = Signal()
 # status entered deny, cancel, expire or failure. kwargs: previous_status.
 payment_failed = Signal()
 # refunded_amount grew (status refund or partial_refund). kwargs: previous_status,
-# refund_amount (this refund), previous_refunded_amount.
+# refund_amount (this refund), previous_refunded_amount, and refund: the ``Refund`` row
+# that did it (its ``destination`` says where the money went, "gateway" or "wallet";
+# its ``kind`` whether staff, an overpayment return or a refund made in the gateway's
+# dashboard caused it), or None for a refund recorded without one.
 payment_refunded = Signal()
+# Money arrived for an invoice that was no longer payable (already paid, or void): a
+# superseded attempt the gateway settled anyway. Recorded as ``overpaid_amount`` on the
+# payment and returned (``payment_refunded`` follows when the return is done).
+# kwargs: invoice, amount, return_to ("gateway" or "wallet": where it is being sent).
+payment_overpaid = Signal()
 
 # --- Invoice lifecycle -------------------------------------------------------------
 
@@ -82,11 +90,12 @@ invoice_created = Signal()
 # status became "open": the invoice was issued (created open, or a draft issued later)
 # and can be paid; it has its number. kwargs: previous_status (None or "draft").
 invoice_issued = Signal()
-# status became "paid". kwargs: previous_status.
+# status became "paid". kwargs: previous_status, payment (the settled ``Payment`` that
+# paid it; None for an invoice with nothing to pay).
 invoice_paid = Signal()
 # status became "overdue". kwargs: previous_status.
 invoice_overdue = Signal()
-# status became "void". kwargs: previous_status.
+# status became "void" (its ``void_reason`` says why). kwargs: previous_status.
 invoice_voided = Signal()
 # The billing run: an overdue invoice is still unpaid (dunning, once per step of
 # SUBSCRIPTIONS_DUNNING_DAYS). kwargs: reminder_number, days_overdue.

@@ -51,6 +51,9 @@ class Wallet(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(balance__gte=0), name="wallet_balance_not_negative")
         ]
+        permissions = [
+            ("adjust_wallet", "Can adjust wallet balances and reverse ledger entries"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} · {self.balance_display}"
@@ -66,6 +69,8 @@ class TransactionKind(models.TextChoices):
     REFUND = "refund", "Refund"
     ADJUSTMENT = "adjustment", "Adjustment"
     REVERSAL = "reversal", "Reversal"
+    # A refunded top-up takes its credit back (linked to the Refund).
+    RECLAIM = "reclaim", "Top-up refunded"
 
 
 class WalletTransaction(models.Model):
@@ -85,6 +90,13 @@ class WalletTransaction(models.Model):
     )
     invoice = models.ForeignKey(
         Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="wallet_transactions"
+    )
+    refund = models.ForeignKey(
+        "subscriptions.Refund",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="wallet_transactions",
     )
     reverses = models.OneToOneField(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
