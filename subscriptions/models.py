@@ -530,6 +530,10 @@ class WebhookStatus(models.TextChoices):
     INVALID = "invalid", "Invalid"
     DUPLICATE = "duplicate", "Duplicate"
     IGNORED = "ignored", "Ignored"
+    # Authentic (validly signed) but impossible to apply (an amount that cannot be a
+    # number, a refund larger than the payment): answered so that Midtrans stops
+    # retrying, and kept for staff to look at.
+    REJECTED = "rejected", "Rejected"
 
 
 class WebhookLog(TrackedModel):
@@ -537,6 +541,8 @@ class WebhookLog(TrackedModel):
 
     provider = models.CharField(max_length=20, default="midtrans")
     body = models.TextField(blank=True)
+    # The request body's size in bytes (``body`` may hold only a prefix of it).
+    body_size = models.PositiveIntegerField(null=True, blank=True)
     headers = models.JSONField(default=dict, blank=True)
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
     order_id = models.CharField(max_length=100, blank=True, db_index=True)

@@ -185,6 +185,7 @@ def _dispatch_payment(sender, instance, created, update_fields, raw=False, **kwa
                 previous_status=previous_status,
                 refund_amount=new - old_amount,
                 previous_refunded_amount=old_amount,
+                refund=instance.__dict__.pop("refund_being_applied", None),
             )
 
 
@@ -199,6 +200,15 @@ def _dispatch_invoice(sender, instance, created, update_fields, raw=False, **kwa
         old, new = changes["status"]
         if new == "open" and old in (MISSING, "draft"):
             invoice_issued.send(sender=sender, instance=instance, previous_status=_previous(old))
+        if new == "paid":
+            # The settlement names the payment that paid it (no receiver has to guess).
+            invoice_paid.send(
+                sender=sender,
+                instance=instance,
+                previous_status=_previous(old),
+                payment=instance.__dict__.pop("paid_by", None),
+            )
+            return
         signal = INVOICE_STATUS_SIGNALS.get(new)
         if signal is not None:
             signal.send(sender=sender, instance=instance, previous_status=_previous(old))

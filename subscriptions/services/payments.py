@@ -255,6 +255,7 @@ def _settle_invoice(
         # on record for staff to refund; the invoice is not paid a second time.
         logger.warning("Payment %s settled for unpayable invoice %s", payment.order_id, invoice)
         return
+    invoice.paid_by = payment
     pay_locked_invoice(invoice, now=now)
 
 
