@@ -645,11 +645,13 @@ def test_two_partial_refunds_send_payment_refunded_twice_with_each_amount(sent):
         "previous_status": "settlement",
         "refund_amount": Decimal("50000"),
         "previous_refunded_amount": Decimal("0"),
+        "refund": None,
     }
     assert second.kwargs == {
         "previous_status": "partial_refund",
         "refund_amount": Decimal("30000"),
         "previous_refunded_amount": Decimal("50000"),
+        "refund": None,
     }
     assert first.status == second.status == "partial_refund"
     assert sent.names() == ["payment_refunded", "payment_refunded"]
@@ -747,7 +749,7 @@ def test_paying_an_invoice_sends_invoice_paid_once(source, sent):
     paid = sent.one("invoice_paid")
     assert paid.sender is Invoice
     assert paid.instance is result
-    assert paid.kwargs == {"previous_status": source}
+    assert paid.kwargs == {"previous_status": source, "payment": None}
     assert paid.status == "paid"
     assert sent.names() == ["invoice_paid"]
 
