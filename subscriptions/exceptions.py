@@ -9,6 +9,7 @@ message (or a 4xx), never a 500. Each carries a sentence fit to show a customer.
     ├── PlanUnavailable        the plan is inactive or not a change at all
     ├── QuoteExpired           a proration quote is stale or was tampered with
     ├── InvoiceNotPayable      the invoice is paid, void or has nothing to pay
+    │   └── PaymentInProgress  another payment of the invoice is being started
     ├── AmountMismatch         money that does not add up (webhook, refund)
     ├── InsufficientFunds      a wallet debit larger than the balance
     └── GatewayError           the payment gateway refused or could not be reached
@@ -54,6 +55,12 @@ class QuoteExpired(BillingError):
 
 class InvoiceNotPayable(BillingError):
     default_message = "This invoice cannot be paid."
+
+
+class PaymentInProgress(InvoiceNotPayable):
+    default_message = (
+        "A payment for this invoice is being started right now. Please wait a moment and try again."
+    )
 
 
 class AmountMismatch(BillingError):

@@ -70,3 +70,8 @@ def next_boundary(anchor: dt.datetime, after: dt.datetime, unit: str, interval: 
         if boundary > after:
             return boundary
         k += 1
+
+
+def plan_period_end(plan, start: dt.datetime) -> dt.datetime:
+    """The end of one period of ``plan`` started at ``start``."""
+    return add_interval(start, plan.interval_unit, plan.interval)

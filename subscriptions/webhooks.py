@@ -15,10 +15,9 @@ Modelled on dj-stripe's ``WebhookEventTrigger``:
    go with ``transaction_status`` (the signature does not cover the latter) (else 403).
 6. With ``MIDTRANS_VERIFY_STATUS`` the status is re-fetched from the Core API (outside
    any transaction) and that answer is applied instead of the notification's fields.
-7. The change is applied inside one transaction with the payment row locked
-   (``payment_apply_status``; without verification the payment is read once, locked by
-   its order id, in that transaction, and applied with ``apply_status_locked``); the
-   log's outcome is saved in the same transaction. A repeated status is a
+7. The change is applied inside one transaction by the settlement
+   (``services/settlement.py``: it locks the invoice, then the payment); the log's
+   outcome is saved in the same transaction. A repeated status is a
    ``duplicate`` and an out-of-order one is ``ignored``: neither changes anything.
 
 Answers: 200 processed / duplicate / ignored; 400 malformed; 401 bad signature;
@@ -47,8 +46,7 @@ from .gateways import GatewayTransaction, PaymentGateway, get_gateway
 from .gateways.base import parse_amount
 from .models import Payment, PaymentStatus, WebhookLog, WebhookStatus
 from .money import round_money
-from .services.gateway_ops import check_transaction_matches, payment_apply_gateway_transaction
-from .services.payments import apply_status_locked
+from .services.settlement import check_transaction_matches, payment_apply_gateway_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -253,24 +251,17 @@ def _process(log: WebhookLog, gateway: PaymentGateway | None) -> WebhookResult:
 
     if midtrans_settings.VERIFY_STATUS and gateway.verifies_status:
         return _process_verified(log, body, gateway)
-    # The notification's own fields are applied: the payment is read once, locked, in
-    # the transaction that applies them (no unlocked read before it, no savepoint).
+    # The notification's own fields are applied, with the outcome saved in the same
+    # transaction. The payment is read without a lock (only its order id, amount and
+    # invoice are checked here, which never change); the settlement then locks its
+    # invoice and the payment, in its lock order.
     with transaction.atomic():
-        payment = Payment.objects.select_for_update().filter(order_id=body["order_id"]).first()
+        payment = Payment.objects.filter(order_id=body["order_id"]).first()
         transaction_ = _checked(log, payment, body)
         if transaction_ is None:
             result = _ignored(payment, body)
         else:
-            check_transaction_matches(payment, transaction_)
-            update = apply_status_locked(
-                payment,
-                transaction_status=transaction_.transaction_status,
-                fraud_status=transaction_.fraud_status,
-                payment_type=transaction_.payment_type,
-                transaction_id=transaction_.transaction_id,
-                refunded_amount=transaction_.refunded_amount,
-                response=transaction_.raw,
-            )
+            update = payment_apply_gateway_transaction(payment=payment, transaction=transaction_)
             result = _result(update, transaction_)
         _save(log, result)
     return result

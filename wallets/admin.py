@@ -7,9 +7,11 @@ from django import forms
 from django.contrib import admin
 
 from subscriptions.admin.billing import InvoiceAdmin, action_with_form, latest_paid_payment
+from subscriptions.models import RefundDestination
+from subscriptions.services import payment_refund
 
 from .models import TopUp, Wallet, WalletTransaction
-from .services import wallet_adjust, wallet_refund_payment
+from .services import wallet_adjust
 
 
 class AdjustmentForm(forms.Form):
@@ -130,10 +132,11 @@ def refund_to_wallet(modeladmin, request, queryset):
         title="Refund to the customer's wallet",
         action_name="refund_to_wallet",
         form_class=WalletRefundForm,
-        operation=lambda invoice, data: wallet_refund_payment(
+        operation=lambda invoice, data: payment_refund(
             payment=latest_paid_payment(invoice),
             amount=data["amount"],
             reason=data["reason"],
+            destination=RefundDestination.WALLET,
             created_by=request.user,
         ),
         done="invoice(s) refunded to the wallet",

@@ -8,12 +8,14 @@ class WalletsConfig(AppConfig):
 
     def ready(self) -> None:
         from subscriptions import signals
+        from subscriptions.balances import register_customer_balance
         from subscriptions.collectors import register_collector
 
         from . import receivers
-        from .services import wallet_autopay_invoice
+        from .services import WalletBalance, wallet_autopay_invoice
 
         register_collector("wallet", wallet_autopay_invoice)
+        register_customer_balance(WalletBalance())
 
         signals.payment_success.connect(
             receivers.on_payment_success, dispatch_uid="wallets.on_payment_success"

@@ -20,22 +20,12 @@ from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 
 from subscriptions.app_settings import app_settings as billing_settings
-from subscriptions.exceptions import (
-    AmountMismatch,
-    BillingError,
-    InsufficientFunds,
-    InvoiceNotPayable,
-)
+from subscriptions.exceptions import BillingError, InsufficientFunds
 from subscriptions.gateways import PaymentGateway, get_gateway
 from subscriptions.gateways.snap import gateway_amount, snap_request
-from subscriptions.models import Invoice, Payment
+from subscriptions.models import Invoice, Payment, Refund
 from subscriptions.money import format_money, round_money
-from subscriptions.services import (
-    new_order_id,
-    payment_create,
-    payment_record_refund,
-)
-from subscriptions.services.payments import apply_status_locked, create_payment_in_transaction
+from subscriptions.services import invoice_pay_locally, new_order_id, payment_create
 
 from .app_settings import app_settings
 from .models import TopUp, TopUpStatus, TransactionKind, Wallet, WalletTransaction
@@ -72,9 +62,8 @@ def _post(
     ledger row is inserted (its ``post_save`` sends ``wallet_credited``/``wallet_debited``)
     and the transaction commits.
 
-    A refused ``UPDATE`` falls back to ``_post_locked`` (lock, then decide, as
-    ``post_in_transaction`` does), which raises the errors with the balance read under
-    the lock. A post with the same key that commits after the look-up makes the ledger
+    A refused ``UPDATE`` falls back to ``_post_locked`` (lock, then decide), which
+    raises the errors with the balance read under the lock. A post with the same key that commits after the look-up makes the ledger
     ``INSERT`` fail on the unique key: this transaction (or savepoint) is rolled back, so
     no money moves twice, and the first post's row is answered, as when the key was found
     at once.
@@ -101,24 +90,6 @@ def _post(
         wallet.balance = previous  # rolled back
         raise
     return _replayed(existing, wallet, amount)
-
-
-def post_in_transaction(
-    *,
-    wallet: Wallet,
-    amount: Decimal,
-    kind: str,
-    idempotency_key: str,
-    **details,
-) -> WalletTransaction:
-    """``_post`` inside the caller's transaction (no savepoint of its own): for a
-    service that lets any error, ``InsufficientFunds`` included, roll back with it.
-
-    It locks the wallet row before looking the key up, so a concurrent post with the
-    same key on the same wallet is answered with the first post's row here too (there is
-    no savepoint to roll back to after a failed ``INSERT``)."""
-    amount = _checked_amount(amount, wallet.currency)
-    return _post_locked(wallet, amount, kind, idempotency_key, details)
 
 
 def _checked_amount(amount: Decimal, currency: str) -> Decimal:
@@ -199,6 +170,7 @@ def _insert_row(
         payment=details.get("payment"),
         invoice=details.get("invoice"),
         reverses=details.get("reverses"),
+        refund=details.get("refund"),
         created_by=details.get("created_by"),
     )
 
@@ -390,101 +362,110 @@ def topup_fail(*, topup: TopUp, expired: bool = False) -> TopUp:
     return topup
 
 
-@transaction.atomic
+def _debit_for(wallet: Wallet) -> Callable[[Payment], None]:
+    def take_money(payment: Payment) -> None:
+        if wallet.currency != payment.currency:
+            raise BillingError("The wallet's currency does not match the invoice.")
+        wallet_debit(
+            wallet=wallet,
+            amount=payment.gross_amount,
+            kind=TransactionKind.PAYMENT,
+            idempotency_key=f"payment:{payment.order_id}",
+            description=f"Payment of invoice {payment.invoice.number}",
+            payment=payment,
+            invoice=payment.invoice,
+        )
+
+    return take_money
+
+
 def wallet_pay_invoice(*, invoice: Invoice, user=None) -> Payment:
     """Pay an open invoice from its owner's wallet: a settled ``wallet`` payment and the
-    debit in one transaction, so the invoice is paid through the same path (and signals)
-    as a gateway payment, or nothing happens at all."""
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
-    if user is not None and invoice.user_id != user.pk:
-        raise InvoiceNotPayable("This invoice belongs to someone else.")
-    return _pay_locked_invoice_from_wallet(invoice, wallet_get_or_create(user=invoice.user))
-
-
-def _pay_locked_invoice_from_wallet(invoice: Invoice, wallet: Wallet) -> Payment:
-    # Runs inside the caller's transaction with the invoice locked. The nested steps
-    # take no savepoints of their own: none of their errors is caught before the
-    # caller's atomic block, which rolls all of them back together.
-    if not invoice.is_payable:
-        raise InvoiceNotPayable(
-            f"Invoice {invoice} is {invoice.get_status_display().lower()} and cannot be paid."
-        )
-    if wallet.currency != invoice.currency:
-        raise InvoiceNotPayable("The wallet's currency does not match the invoice.")
-    payment = create_payment_in_transaction(
-        user=invoice.user,
-        amount=invoice.total,
-        currency=invoice.currency,
+    debit in one transaction (the settlement's ``invoice_pay_locally``), so the invoice
+    is paid through the same path (and signals) as a gateway payment, or not at all.
+    A pending gateway attempt of the invoice is expired first."""
+    wallet = wallet_get_or_create(user=invoice.user)
+    return invoice_pay_locally(
         invoice=invoice,
-        payment_type="wallet",
         gateway="wallet",
-        order_id=new_order_id(f"{invoice.number}-W"),
+        payment_type="wallet",
+        user=user,
+        take_money=_debit_for(wallet),
     )
-    post_in_transaction(
-        wallet=wallet,
-        amount=-invoice.total,
-        kind=TransactionKind.PAYMENT,
-        idempotency_key=f"payment:{payment.order_id}",
-        description=f"Payment of invoice {invoice.number}",
-        payment=payment,
-        invoice=invoice,
-    )
-    # The payment row was inserted by this transaction: no one else can see it yet,
-    # so the instance in hand is as good as a locked one.
-    update = apply_status_locked(
-        payment, transaction_status="settlement", payment_type="wallet", locked_invoice=invoice
-    )
-    return update.payment
 
 
 def wallet_autopay_invoice(invoice: Invoice) -> Payment | None:
     """The billing run's collector: pay from the wallet when auto-pay is on and the
-    balance covers the invoice; otherwise leave the invoice open (``None``)."""
+    balance covers the invoice; otherwise leave the invoice open (``None``). Runs inside
+    the billing run's transaction: no gateway call, so an invoice with a live gateway
+    attempt is refused (the settlement's ``PaymentInProgress``)."""
     wallet = Wallet.objects.filter(user_id=invoice.user_id).first()
     if wallet is None or not wallet.auto_pay or wallet.balance < invoice.total:
         return None
-    # Collectors run inside collect_invoice's savepoint, which is the rollback point of
-    # a refusal: no second savepoint here (savepoint=False), and the wallet already read.
-    with transaction.atomic(savepoint=False):
-        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
-        return _pay_locked_invoice_from_wallet(locked, wallet)
-
-
-@transaction.atomic
-def wallet_refund_payment(
-    *,
-    payment: Payment,
-    amount: Decimal | None = None,
-    reason: str,
-    created_by=None,
-    idempotency_key: str | None = None,
-) -> WalletTransaction:
-    """Refund (part of) a paid payment to its owner's wallet instead of the gateway."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise BillingError("A reason is required for a refund.")
-    payment = Payment.objects.select_for_update().get(pk=payment.pk)
-    amount = payment.refundable_amount if amount is None else Decimal(amount)
-    if amount <= 0 or amount > payment.refundable_amount:
-        raise AmountMismatch(
-            f"At most {format_money(payment.refundable_amount, payment.currency)} "
-            "of this payment can still be refunded."
-        )
-    key = idempotency_key or f"refund:{payment.order_id}:{uuid.uuid4().hex}"
-    existing = WalletTransaction.objects.filter(idempotency_key=key).first()
-    if existing is not None:
-        return existing
-    payment_record_refund(payment=payment, amount=amount)
-    return wallet_credit(
-        wallet=wallet_get_or_create(user=payment.user),
-        amount=amount,
-        kind=TransactionKind.REFUND,
-        idempotency_key=key,
-        description=f"Refund of {payment.invoice or payment.order_id}: {reason}",
-        payment=payment,
-        invoice=payment.invoice,
-        created_by=created_by,
+    return invoice_pay_locally(
+        invoice=invoice,
+        gateway="wallet",
+        payment_type="wallet",
+        take_money=_debit_for(wallet),
+        stop_attempts=False,
     )
+
+
+class WalletBalance:
+    """The wallet as the settlement's customer balance (``subscriptions.balances``)."""
+
+    def credit(self, *, refund: Refund) -> None:
+        payment = refund.payment
+        what = payment.invoice.number if payment.invoice_id else payment.order_id
+        wallet_credit(
+            wallet=wallet_get_or_create(user=payment.user),
+            amount=refund.amount,
+            kind=TransactionKind.REFUND,
+            idempotency_key=f"refund:{refund.refund_key}",
+            description=f"Refund of {what}: {refund.reason}",
+            payment=payment,
+            invoice=payment.invoice,
+            refund=refund,
+            created_by=refund.created_by,
+        )
+
+    def topup_balance(self, *, payment: Payment) -> Decimal | None:
+        if payment.invoice_id is not None:
+            return None
+        topup = TopUp.objects.filter(payment=payment).select_related("wallet").first()
+        return None if topup is None else topup.wallet.balance
+
+    def reclaim(self, *, refund: Refund, amount: Decimal, partial: bool = False) -> Decimal:
+        topup = TopUp.objects.select_related("wallet").get(payment_id=refund.payment_id)
+        wallet = topup.wallet
+        if partial:
+            locked = Wallet.objects.select_for_update().get(pk=wallet.pk)
+            amount = min(amount, locked.balance)
+            if amount <= 0:
+                return Decimal("0")
+        wallet_debit(
+            wallet=wallet,
+            amount=amount,
+            kind=TransactionKind.RECLAIM,
+            idempotency_key=f"reclaim:{refund.refund_key}",
+            description=f"Top-up {topup.order_id} refunded",
+            topup=topup,
+            payment=refund.payment,
+            refund=refund,
+        )
+        return amount
+
+    def release(self, *, refund: Refund) -> None:
+        for entry in WalletTransaction.objects.filter(refund=refund, kind=TransactionKind.RECLAIM):
+            _post(
+                wallet=entry.wallet,
+                amount=-entry.amount,
+                kind=TransactionKind.REVERSAL,
+                idempotency_key=f"reverse:{entry.pk}",
+                description=f"Refund of top-up failed: credit restored ({refund.error[:100]})",
+                reverses=entry,
+                refund=refund,
+            )
 
 
 def wallet_adjust(

@@ -41,7 +41,7 @@ def test_staff_can_resend_an_open_invoice_email_and_it_shows_on_the_timeline(
 
 
 def test_a_paid_invoice_email_is_not_resent(staff_client, invoice):
-    services.invoice_pay(invoice=invoice)
+    services.invoice_mark_paid_offline(invoice=invoice, reference="BANK-1")
     mail.outbox.clear()
     staff_client.post(
         reverse("admin:subscriptions_invoice_changelist"),

@@ -140,7 +140,7 @@ def test_a_disabled_sandbox_in_production_is_a_clear_message(client, alice, sett
 @pytest.mark.django_db
 def test_a_paid_invoice_cannot_be_paid_again(client, alice, sandbox):
     invoice = open_invoice(alice)
-    services.invoice_pay(invoice=invoice)
+    services.invoice_mark_paid_offline(invoice=invoice, reference="BANK-1")
     client.force_login(alice)
     response = client.post(pay_path(invoice))
     assert response.status_code == 409

@@ -135,7 +135,7 @@ def test_a_denied_payment_offers_to_try_again(client, invoice, sandbox):
 
 
 def test_a_paid_invoice_has_nothing_to_pay_and_paying_again_is_refused(client, invoice, sandbox):
-    services.invoice_pay(invoice=invoice)
+    services.invoice_mark_paid_offline(invoice=invoice, reference="BANK-1")
     hosted = page(invoice)
 
     body = client.get(hosted).content.decode()

@@ -245,7 +245,7 @@ def test_a_payment_settled_for_another_invoice_is_not_named_on_a_receipt(alice):
     signals.payment_success.send(sender=type(payment), instance=payment, previous_status="pending")
     other = InvoiceFactory(user=alice, status="open")
 
-    services.invoice_pay(invoice=other)
+    services.invoice_mark_paid_offline(invoice=other, reference="BANK-1")
 
     receipt = SentEmail.objects.get(kind="payment_receipt", invoice=other)
     assert receipt.params == {}  # paid without a payment, as the query says
@@ -258,7 +258,7 @@ def test_a_receipt_for_an_invoice_paid_without_its_settlement_reads_the_payment(
     payment.paid_at = invoice.issued_at
     payment.save()  # payment_success, but the invoice is paid later, at another time
 
-    services.invoice_pay(invoice=invoice)
+    services.invoice_mark_paid_offline(invoice=invoice, reference="BANK-1")
 
     receipt = SentEmail.objects.get(kind="payment_receipt")
     assert receipt.params == {"payment_id": payment.pk}

@@ -316,7 +316,10 @@ class InvoiceRefundForm(forms.Form):
 
 
 def latest_paid_payment(invoice: Invoice) -> Payment:
-    payment = invoice.payments.filter(is_paid=True).order_by("-paid_at", "-pk").first()
+    # The payment that paid it (an overpayment is returned on its own).
+    payment = (
+        invoice.payments.filter(is_paid=True, overpaid_amount=0).order_by("-paid_at", "-pk").first()
+    )
     if payment is None:
         raise BillingError("This invoice has no paid payment to refund.")
     return payment
@@ -430,7 +433,10 @@ class InvoiceAdmin(admin.ModelAdmin):
             action_name="refund_through_gateway",
             form_class=InvoiceRefundForm,
             operation=lambda obj, data: services.payment_refund(
-                payment=latest_paid_payment(obj), amount=data["amount"], reason=data["reason"]
+                payment=latest_paid_payment(obj),
+                amount=data["amount"],
+                reason=data["reason"],
+                created_by=request.user,
             ),
             done="invoice(s) refunded",
         )

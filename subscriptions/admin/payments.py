@@ -144,7 +144,7 @@ class PaymentAdmin(admin.ModelAdmin):
             title="Refund payments",
             action_name="refund",
             operation=lambda obj, data: services.payment_refund(
-                payment=obj, amount=data["amount"], reason=data["reason"]
+                payment=obj, amount=data["amount"], reason=data["reason"], created_by=request.user
             ),
             done="payment(s) refunded",
             form_class=RefundForm,

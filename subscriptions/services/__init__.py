@@ -1,30 +1,44 @@
 """Every write that matters in the billing app, one function per operation.
 
-Import from here: ``from subscriptions.services import subscription_pause``.
+Import from here: ``from subscriptions.services import subscription_pause``. Money on
+an invoice (settling, paying, refunding, returning an overpayment) moves only in
+``settlement.py``; its docstring gives the lock order.
 """
 
+from .gateway_ops import (
+    payment_approve_challenge,
+    payment_cancel,
+    payment_check_status,
+    payment_deny_challenge,
+)
 from .invoices import (
     LineSpec,
     invoice_create,
     invoice_issue,
     invoice_mark_overdue,
     invoice_mark_uncollectible,
-    invoice_pay,
     invoice_void,
     next_invoice_number,
 )
-from .payments import (
-    StatusUpdate,
-    invoice_mark_paid_offline,
-    new_order_id,
-    payment_apply_status,
-    payment_create,
-    payment_record_refund,
-)
+from .payments import new_order_id, payment_create
 from .proration import ProrationQuote, subscription_change_plan_quote
+from .settlement import (
+    StatusUpdate,
+    checkout_start,
+    invoice_mark_paid_offline,
+    invoice_pay,
+    invoice_pay_locally,
+    payment_apply_gateway_transaction,
+    payment_apply_status,
+    payment_expire,
+    payment_refund,
+    payment_refundable_amount,
+    refund_send,
+)
 from .subscriptions import (
     PlanChangeResult,
     subscription_activate,
+    subscription_apply_paid_plan_change,
     subscription_cancel,
     subscription_cancel_scheduled_change,
     subscription_change_plan,
@@ -44,19 +58,30 @@ __all__ = [
     "PlanChangeResult",
     "ProrationQuote",
     "StatusUpdate",
+    "checkout_start",
     "invoice_create",
     "invoice_issue",
     "invoice_mark_overdue",
     "invoice_mark_paid_offline",
     "invoice_mark_uncollectible",
     "invoice_pay",
+    "invoice_pay_locally",
     "invoice_void",
     "new_order_id",
     "next_invoice_number",
+    "payment_apply_gateway_transaction",
     "payment_apply_status",
+    "payment_approve_challenge",
+    "payment_cancel",
+    "payment_check_status",
     "payment_create",
-    "payment_record_refund",
+    "payment_deny_challenge",
+    "payment_expire",
+    "payment_refund",
+    "payment_refundable_amount",
+    "refund_send",
     "subscription_activate",
+    "subscription_apply_paid_plan_change",
     "subscription_cancel",
     "subscription_cancel_scheduled_change",
     "subscription_change_plan",
@@ -70,28 +95,4 @@ __all__ = [
     "subscription_renew",
     "subscription_resume",
     "subscription_undo_cancel",
-]
-
-# Gateway-backed payments: checkout, and the gateway actions on a payment.
-from .checkout import checkout_expire_earlier_attempts, checkout_start
-from .gateway_ops import (
-    payment_apply_gateway_transaction,
-    payment_approve_challenge,
-    payment_cancel,
-    payment_check_status,
-    payment_deny_challenge,
-    payment_expire,
-    payment_refund,
-)
-
-__all__ += [
-    "checkout_expire_earlier_attempts",
-    "checkout_start",
-    "payment_apply_gateway_transaction",
-    "payment_approve_challenge",
-    "payment_cancel",
-    "payment_check_status",
-    "payment_deny_challenge",
-    "payment_expire",
-    "payment_refund",
 ]

@@ -40,7 +40,7 @@ from django.utils import timezone
 from .. import signals
 from ..app_settings import app_settings
 from ..collectors import collect_invoice
-from ..exceptions import BillingError, InvoiceNotPayable
+from ..exceptions import BillingError, GatewayError, InvoiceNotPayable
 from ..models import (
     BillingEvent,
     Invoice,
@@ -48,15 +48,17 @@ from ..models import (
     InvoiceStatus,
     Payment,
     PaymentStatus,
+    Refund,
+    RefundStatus,
     Subscription,
     SubscriptionStatus,
 )
-from .gateway_ops import payment_expire
-from .invoices import invoice_mark_overdue, invoice_pay, invoice_void
+from .invoices import invoice_mark_overdue, invoice_void
+from .settlement import LOCAL_GATEWAYS, invoice_pay, payment_expire, refund_send
 from .subscriptions import (
-    create_renewal_invoice_locked,
     renewal_period,
     subscription_cancel,
+    subscription_create_renewal_invoice,
     subscription_expire,
     subscription_mark_past_due,
     subscription_resume,
@@ -231,10 +233,9 @@ class _IssuedMeanwhile(Exception):  # not an error: the row is skipped
 
 
 def _issue_renewal(sub: Subscription, now: dt.datetime) -> Callable[[], str | None]:
-    # ``sub`` is locked by this row's transaction: invoice it without locking it again.
     # The invoice is collected in a transaction of its own (see the module's docstring).
     try:
-        invoice = create_renewal_invoice_locked(sub, now=now)
+        invoice = subscription_create_renewal_invoice(subscription=sub, now=now)
     except BillingError as error:
         # The lock query's "no renewal invoice yet" was read before another run's first
         # transaction committed one: that commit does not change the subscription row,
@@ -322,6 +323,15 @@ def _expire_stale_payment(payment: Payment, now: dt.datetime) -> str | None:
     if update.changed:
         return "stale_payments_updated"  # it had been paid or failed meanwhile
     return None
+
+
+def _send_refund(refund: Refund, now: dt.datetime) -> str | None:
+    try:
+        refund = refund_send(refund=refund)
+    except GatewayError as error:
+        logger.warning("Refund %s: %s", refund.refund_key, error)
+        return "refunds_failed"
+    return "refunds_sent" if refund.status == RefundStatus.SUCCEEDED else None
 
 
 def _void_abandoned_upgrade(invoice: Invoice, now: dt.datetime) -> str:
@@ -424,14 +434,26 @@ STEPS: list[Step] = [
     Step(
         "stale pending payments",
         Payment,
+        # Old, or left behind by an invoice that was paid another way or voided (a
+        # settlement of it would be returned as an overpayment: better stopped).
         lambda now: (
-            Q(
-                status=PaymentStatus.PENDING,
-                created_at__lte=now - dt.timedelta(hours=app_settings.PENDING_PAYMENT_HOURS),
+            Q(status=PaymentStatus.PENDING)
+            & (
+                Q(created_at__lte=now - dt.timedelta(hours=app_settings.PENDING_PAYMENT_HOURS))
+                | Q(invoice__status__in=[InvoiceStatus.PAID, InvoiceStatus.VOID])
             )
-            & ~Q(gateway__in=["", "wallet", "offline"])
+            & ~Q(gateway__in=LOCAL_GATEWAYS)
         ),
         _expire_stale_payment,
+        locked=False,
+    ),
+    Step(
+        "refunds in flight",
+        Refund,
+        # Recorded, but the gateway was not reached (or the task that sends an
+        # overpayment's return did not run): sent again with the same refund key.
+        lambda now: Q(status=RefundStatus.PENDING, created_at__lte=now - dt.timedelta(minutes=5)),
+        _send_refund,
         locked=False,
     ),
     Step(

@@ -15,7 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ..app_settings import app_settings
-from ..exceptions import BillingError, InvoiceNotPayable
+from ..exceptions import BillingError
 from ..models import (
     PAYABLE_INVOICE_STATUSES,
     Invoice,
@@ -91,7 +91,7 @@ def _assign_issue_fields(invoice: Invoice, now: dt.datetime) -> None:
     invoice.due_date = now + dt.timedelta(days=app_settings.INVOICE_DUE_DAYS)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def invoice_create(
     *,
     user,
@@ -108,42 +108,10 @@ def invoice_create(
     issue: bool = True,
     now: dt.datetime | None = None,
 ) -> Invoice:
-    """Create an invoice with its lines; issued (numbered, open) unless ``issue=False``."""
-    return create_invoice_in_transaction(
-        user=user,
-        lines=lines,
-        reason=reason,
-        subscription=subscription,
-        plan=plan,
-        currency=currency,
-        period_start=period_start,
-        period_end=period_end,
-        discount=discount,
-        tax=tax,
-        metadata=metadata,
-        issue=issue,
-        now=now,
-    )
+    """Create an invoice with its lines; issued (numbered, open) unless ``issue=False``.
 
-
-def create_invoice_in_transaction(
-    *,
-    user,
-    lines: list[LineSpec],
-    reason: str = InvoiceReason.MANUAL,
-    subscription: Subscription | None = None,
-    plan: Plan | None = None,
-    currency: str | None = None,
-    period_start: dt.datetime | None = None,
-    period_end: dt.datetime | None = None,
-    discount: Decimal = Decimal("0"),
-    tax: Decimal = Decimal("0"),
-    metadata: dict | None = None,
-    issue: bool = True,
-    now: dt.datetime | None = None,
-) -> Invoice:
-    """``invoice_create`` without a savepoint of its own, for services that call it
-    inside their transaction and let any error roll the whole of it back."""
+    No savepoint of its own: inside a caller's transaction, an error rolls the whole
+    of it back (the number taken from the counter included)."""
     now = now or timezone.now()
     currency = currency or (plan.currency if plan else app_settings.CURRENCY)
     if not lines:
@@ -198,56 +166,6 @@ def invoice_issue(*, invoice: Invoice, now: dt.datetime | None = None) -> Invoic
     _assign_issue_fields(invoice, now or timezone.now())
     invoice.save(update_fields=["status", "number", "issued_at", "due_date", "updated_at"])
     return invoice
-
-
-@transaction.atomic
-def invoice_pay(*, invoice: Invoice, payment=None, now: dt.datetime | None = None) -> Invoice:
-    """Mark an open, overdue or uncollectible invoice paid and apply what it was for."""
-    return pay_locked_invoice(_lock(invoice), now=now)
-
-
-def pay_locked_invoice(invoice: Invoice, *, now: dt.datetime | None = None) -> Invoice:
-    """``invoice_pay`` for a caller that already holds the invoice's row lock inside its
-    transaction; an error rolls back with the caller's transaction."""
-    now = now or timezone.now()
-    if invoice.status not in PAYABLE_INVOICE_STATUSES:
-        raise InvoiceNotPayable(
-            f"Invoice {invoice} is {invoice.get_status_display().lower()} and cannot be paid."
-        )
-    check_invoice(invoice.status, InvoiceStatus.PAID)
-    invoice.status = InvoiceStatus.PAID
-    invoice.paid_at = now
-    invoice.save(update_fields=["status", "paid_at", "updated_at"])
-    _apply_paid_invoice(invoice, now=now)
-    return invoice
-
-
-def _apply_paid_invoice(invoice: Invoice, *, now: dt.datetime) -> None:
-    # Inside invoice_pay's transaction (the invoice is locked): each step locks the
-    # subscription once and works on that instance, without a savepoint of its own, as
-    # nothing here catches an error and carries on.
-    from .subscriptions import (
-        activate_locked_subscription,
-        apply_paid_plan_change_locked,
-        lock_subscription,
-        renew_locked_subscription,
-    )
-
-    if invoice.subscription_id is None:
-        return
-    if invoice.reason in (
-        InvoiceReason.SUBSCRIPTION_CREATE,
-        InvoiceReason.TRIAL_END,
-        InvoiceReason.REACTIVATION,
-    ):
-        subscription = lock_subscription(invoice.subscription_id)
-        activate_locked_subscription(subscription, invoice=invoice, now=now)
-    elif invoice.reason == InvoiceReason.RENEWAL:
-        subscription = lock_subscription(invoice.subscription_id)
-        renew_locked_subscription(subscription, invoice=invoice, now=now)
-    elif invoice.reason == InvoiceReason.PLAN_CHANGE:
-        subscription = lock_subscription(invoice.subscription_id)
-        apply_paid_plan_change_locked(subscription, invoice=invoice, now=now)
 
 
 @transaction.atomic

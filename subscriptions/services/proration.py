@@ -33,8 +33,8 @@ from ..app_settings import app_settings
 from ..exceptions import InvalidTransition, PlanUnavailable, QuoteExpired
 from ..models import Plan, Subscription, SubscriptionStatus
 from ..money import round_money
+from ..periods import plan_period_end
 from .invoices import LineSpec
-from .subscriptions import plan_period_end
 
 SALT = "subscriptions.proration-quote"
 

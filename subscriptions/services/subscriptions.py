@@ -25,14 +25,10 @@ from ..models import (
     Subscription,
     SubscriptionStatus,
 )
-from ..periods import add_interval, next_boundary
+from ..periods import next_boundary, plan_period_end
 from ..transitions import check_subscription
-from .invoices import (
-    LineSpec,
-    create_invoice_in_transaction,
-    invoice_create,
-    void_payable_invoices,
-)
+from .invoices import LineSpec, invoice_create, invoice_void, void_payable_invoices
+from .proration import ProrationQuote, quote_plan_change
 
 S = SubscriptionStatus
 
@@ -55,10 +51,6 @@ def _lock(subscription: Subscription) -> Subscription:
 def _set_status(subscription: Subscription, target: str) -> None:
     check_subscription(subscription.status, target)
     subscription.status = target
-
-
-def plan_period_end(plan: Plan, start: dt.datetime) -> dt.datetime:
-    return add_interval(start, plan.interval_unit, plan.interval)
 
 
 def period_line(plan: Plan, start: dt.datetime, end: dt.datetime) -> LineSpec:
@@ -122,7 +114,7 @@ def subscription_create(
     return subscription
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def subscription_activate(
     *,
     subscription: Subscription,
@@ -130,18 +122,8 @@ def subscription_activate(
     now: dt.datetime | None = None,
 ) -> Subscription:
     """Make a pending, trialing or past-due subscription active (its invoice was paid)."""
-    return activate_locked_subscription(_lock(subscription), invoice=invoice, now=now)
-
-
-def activate_locked_subscription(
-    subscription: Subscription,
-    *,
-    invoice: Invoice | None = None,
-    now: dt.datetime | None = None,
-) -> Subscription:
-    """``subscription_activate`` for a caller that already holds the row lock (the
-    instance from ``lock_subscription``) inside its transaction."""
     now = now or timezone.now()
+    subscription = _lock(subscription)
     previous = subscription.status
     if previous == S.PAUSED:
         raise InvalidTransition(
@@ -388,20 +370,13 @@ def renewal_period(subscription: Subscription) -> tuple[dt.datetime, dt.datetime
     return start, end, plan
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def subscription_create_renewal_invoice(
     *, subscription: Subscription, now: dt.datetime | None = None
 ) -> Invoice:
     """Invoice the next period (on the scheduled plan if a downgrade takes effect then)."""
-    return create_renewal_invoice_locked(_lock(subscription), now=now)
-
-
-def create_renewal_invoice_locked(
-    subscription: Subscription, *, now: dt.datetime | None = None
-) -> Invoice:
-    """``subscription_create_renewal_invoice`` for a caller that already holds the row
-    lock inside its transaction (the billing run); any error rolls back with it."""
     now = now or timezone.now()
+    subscription = _lock(subscription)
     if subscription.status not in (S.ACTIVE, S.PAST_DUE, S.TRIALING):
         raise InvalidTransition(
             f"A {subscription.get_status_display().lower()} subscription is not renewed.",
@@ -416,7 +391,7 @@ def create_renewal_invoice_locked(
         )
     trial = subscription.status == S.TRIALING
     start, end, plan = renewal_period(subscription)
-    return create_invoice_in_transaction(
+    return invoice_create(
         user=subscription.user,
         subscription=subscription,
         plan=plan,
@@ -428,7 +403,7 @@ def create_renewal_invoice_locked(
     )
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def subscription_renew(
     *,
     subscription: Subscription,
@@ -437,17 +412,8 @@ def subscription_renew(
 ) -> Subscription:
     """Move into the next period (one calendar period), applying a scheduled plan change
     that takes effect now. A past-due subscription becomes active again."""
-    return renew_locked_subscription(_lock(subscription), invoice=invoice, now=now)
-
-
-def renew_locked_subscription(
-    subscription: Subscription,
-    *,
-    invoice: Invoice | None = None,
-    now: dt.datetime | None = None,
-) -> Subscription:
-    """``subscription_renew`` for a caller that already holds the row lock."""
     now = now or timezone.now()
+    subscription = _lock(subscription)
     if subscription.status not in (S.ACTIVE, S.PAST_DUE):
         raise InvalidTransition(
             f"A {subscription.get_status_display().lower()} subscription cannot be renewed.",
@@ -535,8 +501,6 @@ def subscription_change_plan(
     are honoured while the quote is valid and the subscription is as it was quoted;
     otherwise ``QuoteExpired``.
     """
-    from .proration import ProrationQuote, quote_plan_change
-
     now = now or timezone.now()
     subscription = _lock(subscription)
     if quote_token:
@@ -564,8 +528,6 @@ def subscription_change_plan(
         return PlanChangeResult(kind=quote.kind, subscription=subscription, applied=True)
     # An earlier unpaid plan-change invoice is superseded by this one.
     for stale in subscription.invoices.payable().filter(reason=InvoiceReason.PLAN_CHANGE):
-        from .invoices import invoice_void
-
         invoice_void(invoice=stale, reason="Superseded by a newer plan change", now=now)
     invoice = invoice_create(
         user=subscription.user,
@@ -604,8 +566,6 @@ def _invoice_sign_up(subscription: Subscription, *, now: dt.datetime) -> Invoice
 def _switch_unpaid_sign_up(subscription, new_plan, quote, *, now) -> PlanChangeResult:
     """A pending sign-up changes plan: its unpaid first invoice is voided and one for
     the new plan issued (a free plan activates at once)."""
-    from .invoices import invoice_void
-
     for unpaid in subscription.invoices.payable():
         invoice_void(invoice=unpaid, reason=f"Replaced: plan changed to {new_plan.name}", now=now)
     subscription.current_period_start = quote.new_period_start
@@ -613,7 +573,7 @@ def _switch_unpaid_sign_up(subscription, new_plan, quote, *, now) -> PlanChangeR
     subscription.billing_anchor = quote.new_period_start
     apply_plan(subscription, new_plan)
     if new_plan.price <= 0:
-        subscription = activate_locked_subscription(subscription, now=now)
+        subscription = subscription_activate(subscription=subscription, now=now)
         return PlanChangeResult(kind=quote.kind, subscription=subscription, applied=True)
     invoice = _invoice_sign_up(subscription, now=now)
     return PlanChangeResult(
@@ -625,18 +585,12 @@ def _switch_unpaid_sign_up(subscription, new_plan, quote, *, now) -> PlanChangeR
     )
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def subscription_apply_paid_plan_change(
     *, subscription: Subscription, invoice: Invoice, now: dt.datetime | None = None
 ) -> Subscription:
     """An upgrade invoice was paid: switch to the plan it billed for."""
-    return apply_paid_plan_change_locked(_lock(subscription), invoice=invoice, now=now)
-
-
-def apply_paid_plan_change_locked(
-    subscription: Subscription, *, invoice: Invoice, now: dt.datetime | None = None
-) -> Subscription:
-    """``subscription_apply_paid_plan_change`` for a caller that holds the row lock."""
+    subscription = _lock(subscription)
     new_plan = invoice.plan
     if new_plan is None or new_plan.pk == subscription.plan_id:
         return subscription

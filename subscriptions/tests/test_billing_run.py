@@ -85,7 +85,7 @@ def test_paying_the_renewal_invoice_moves_the_subscription_into_the_next_period(
     sub = active(plan, at(2026, 1, 31), at(2026, 2, 28))
     run_billing(now=at(2026, 2, 28, 10))
     invoice = Invoice.objects.get(subscription=sub)
-    services.invoice_pay(invoice=invoice, now=at(2026, 3, 1))
+    services.invoice_mark_paid_offline(invoice=invoice, reference="BANK-1", now=at(2026, 3, 1))
     sub.refresh_from_db()
     assert (sub.current_period_start, sub.current_period_end) == (at(2026, 2, 28), at(2026, 3, 31))
     assert names(events).count("subscription_renewed") == 1
@@ -197,7 +197,7 @@ def test_a_trial_end_is_invoiced_and_an_unpaid_trial_becomes_past_due(events):
     assert report.counts["trials_unpaid"] == 1
     assert invoice.reason == "trial_end"
     assert sub.status == "past_due"
-    services.invoice_pay(invoice=invoice, now=at(2026, 1, 16))
+    services.invoice_mark_paid_offline(invoice=invoice, reference="BANK-1", now=at(2026, 1, 16))
     sub.refresh_from_db()
     assert sub.status == "active"
     assert (sub.current_period_start, sub.current_period_end) == (

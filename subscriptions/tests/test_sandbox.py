@@ -408,10 +408,12 @@ def test_refunds_partial_then_full_with_idempotent_keys(alice, recorder):
         payment=payment, transaction_status="settlement", payment_type="gopay"
     )
 
-    payment = services.payment_refund(payment=payment, amount=Decimal("50000"), reason="Goodwill")
+    refund = services.payment_refund(payment=payment, amount=Decimal("50000"), reason="Goodwill")
+    payment = refund.payment
     assert (payment.status, payment.refunded_amount) == ("partial_refund", Decimal("50000"))
     first_key = payment.gateway_response["refund_key"]
-    assert first_key == f"{payment.order_id}-refund-0-50000"
+    assert first_key == refund.refund_key
+    assert first_key.startswith(f"{payment.order_id}-refund-")
 
     # Retrying the same refund (same key) refunds nothing more.
     again = SandboxGateway().refund(
@@ -424,7 +426,7 @@ def test_refunds_partial_then_full_with_idempotent_keys(alice, recorder):
     with pytest.raises(BillingError, match="reason"):
         services.payment_refund(payment=payment, reason="  ")
 
-    payment = services.payment_refund(payment=payment, reason="Cancelled by customer")
+    payment = services.payment_refund(payment=payment, reason="Cancelled by customer").payment
     assert (payment.status, payment.refunded_amount) == ("refund", Decimal("150000"))
     notifications = sent(recorder)
     assert [body["transaction_status"] for body in notifications] == ["partial_refund", "refund"]
@@ -488,8 +490,12 @@ def test_a_refund_through_the_sandbox_arrives_as_a_notification_too(client, alic
     payment = start(alice)
     client.force_login(alice)
     client.post(pay_url(payment), {"outcome": "capture_accept"})
-    payment = services.payment_refund(payment=payment, amount=Decimal("10000"), reason="Sorry")
+    refund = services.payment_refund(payment=payment, amount=Decimal("10000"), reason="Sorry")
+    payment = Payment.objects.get(pk=payment.pk)
     assert payment.refunded_amount == Decimal("10000")
+    # The notification completed the refund in flight (by its key); the answer found it done.
+    assert refund.status == "succeeded"
+    assert payment.refunds.get().amount == Decimal("10000")
     statuses = list(WebhookLog.objects.order_by("pk").values_list("transaction_status", "status"))
     assert statuses == [("capture", "processed"), ("partial_refund", "processed")]
 

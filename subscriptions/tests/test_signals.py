@@ -18,18 +18,18 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from subscriptions import signals
-from subscriptions.exceptions import AmountMismatch
+from subscriptions.exceptions import InvalidTransition
 from subscriptions.models import Invoice, Payment, Subscription, WebhookLog
 from subscriptions.services import (
     invoice_create,
     invoice_issue,
     invoice_mark_overdue,
+    invoice_mark_paid_offline,
     invoice_mark_uncollectible,
-    invoice_pay,
     invoice_void,
     payment_apply_status,
     payment_create,
-    payment_record_refund,
+    payment_refund,
     subscription_activate,
     subscription_cancel,
     subscription_cancel_scheduled_change,
@@ -556,8 +556,8 @@ def test_payment_success_is_not_sent_again_by_later_events_on_a_paid_payment(sen
     payment_apply_status(payment=payment, transaction_status="settlement")
     payment_apply_status(payment=payment, transaction_status="settlement")  # duplicate
     payment_apply_status(payment=payment, transaction_status="pending")  # late, stale
-    payment_record_refund(payment=payment, amount=Decimal("10000"))
-    payment_record_refund(payment=payment, amount=Decimal("140000"))
+    payment_refund(payment=payment, amount=Decimal("10000"), reason="test", destination="wallet")
+    payment_refund(payment=payment, amount=Decimal("140000"), reason="test", destination="wallet")
     reloaded = Payment.objects.get(pk=payment.pk)
     reloaded.save()
     reloaded.is_paid = True
@@ -635,26 +635,28 @@ def test_two_partial_refunds_send_payment_refunded_twice_with_each_amount(sent):
     payment = PaymentFactory(status="settlement")
     sent.clear()
 
-    payment_record_refund(payment=payment, amount=Decimal("50000"))
-    payment_record_refund(payment=payment, amount=Decimal("30000"))
+    payment_refund(payment=payment, amount=Decimal("50000"), reason="test", destination="wallet")
+    payment_refund(payment=payment, amount=Decimal("30000"), reason="test", destination="wallet")
 
     first, second = sent.of("payment_refunded")
     assert first.sender is Payment
     assert first.instance.pk == payment.pk
+    first_refund, second_refund = payment.refunds.order_by("pk")
     assert first.kwargs == {
         "previous_status": "settlement",
         "refund_amount": Decimal("50000"),
         "previous_refunded_amount": Decimal("0"),
-        "refund": None,
+        "refund": first_refund,
     }
     assert second.kwargs == {
         "previous_status": "partial_refund",
         "refund_amount": Decimal("30000"),
         "previous_refunded_amount": Decimal("50000"),
-        "refund": None,
+        "refund": second_refund,
     }
+    assert (first_refund.amount, first_refund.destination) == (Decimal("50000"), "wallet")
     assert first.status == second.status == "partial_refund"
-    assert sent.names() == ["payment_refunded", "payment_refunded"]
+    assert sent.names() == ["payment_refunded", "wallet_credited"] * 2
 
 
 def test_a_full_refund_notification_sends_payment_refunded_for_the_whole_amount(sent):
@@ -687,7 +689,9 @@ def test_payment_refunded_is_not_sent_on_a_re_save_or_on_settlement(sent):
     payment_apply_status(payment=payment, transaction_status="settlement")
     assert sent.count("payment_refunded") == 0
 
-    refunded = payment_record_refund(payment=payment, amount=Decimal("50000"))
+    refunded = payment_refund(
+        payment=payment, amount=Decimal("50000"), reason="test", destination="wallet"
+    ).payment
     refunded.save()
     Payment.objects.get(pk=payment.pk).save()
 
@@ -744,14 +748,14 @@ def test_paying_an_invoice_sends_invoice_paid_once(source, sent):
     invoice = InvoiceFactory(status=source)
     sent.clear()
 
-    result = invoice_pay(invoice=invoice)
+    payment = invoice_mark_paid_offline(invoice=invoice, reference="BANK-1")
 
     paid = sent.one("invoice_paid")
     assert paid.sender is Invoice
-    assert paid.instance is result
-    assert paid.kwargs == {"previous_status": source, "payment": None}
+    assert paid.instance.pk == invoice.pk
+    assert paid.kwargs == {"previous_status": source, "payment": payment}
     assert paid.status == "paid"
-    assert sent.names() == ["invoice_paid"]
+    assert sent.names() == ["payment_created", "payment_success", "invoice_paid"]
 
 
 def test_marking_an_invoice_overdue_sends_invoice_overdue_once(sent):
@@ -1184,9 +1188,11 @@ def test_nothing_is_called_and_nothing_persists_when_the_transaction_rolls_back(
 def test_a_service_that_fails_half_way_drops_the_on_commit_work_of_its_signals(
     alice, sent, django_capture_on_commit_callbacks
 ):
-    _, invoice = pending_subscription(alice)
-    # The gateway reports a different amount than the invoice: paying must fail.
-    payment = payment_create(user=alice, amount=invoice.total - 1, invoice=invoice)
+    subscription, invoice = pending_subscription(alice)
+    payment = payment_create(user=alice, amount=invoice.total, invoice=invoice)
+    # The money arrives, but activating fails half way (the sign-up was paused by hand):
+    # the payment is saved and payment_success sent before the refusal.
+    Subscription.objects.filter(pk=subscription.pk).update(status="paused")
     sent.clear()
     calls = []
 
@@ -1197,7 +1203,8 @@ def test_a_service_that_fails_half_way_drops_the_on_commit_work_of_its_signals(
     try:
         with (
             django_capture_on_commit_callbacks(execute=True) as callbacks,
-            pytest.raises(AmountMismatch),
+            pytest.raises(InvalidTransition),
+            transaction.atomic(),
         ):
             payment_apply_status(payment=payment, transaction_status="settlement")
     finally:

@@ -14,6 +14,7 @@ import itertools
 from decimal import Decimal
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from subscriptions.exceptions import BillingError, InvalidTransition, InvoiceNotPayable
@@ -28,11 +29,11 @@ from subscriptions.models import (
 from subscriptions.services import (
     invoice_issue,
     invoice_mark_overdue,
+    invoice_mark_paid_offline,
     invoice_mark_uncollectible,
-    invoice_pay,
     invoice_void,
     payment_apply_status,
-    payment_record_refund,
+    payment_refund,
     subscription_activate,
     subscription_cancel,
     subscription_expire,
@@ -222,7 +223,8 @@ def test_a_forbidden_subscription_transition_raises_and_leaves_the_row_unchanged
     subscription = subscription_in(source)
     before = row(subscription)
 
-    with pytest.raises(InvalidTransition) as caught:
+    # A caller that goes on after a refusal gives the service a savepoint to roll back to.
+    with pytest.raises(InvalidTransition) as caught, transaction.atomic():
         move_subscription(subscription, target)
 
     assert isinstance(caught.value, BillingError)
@@ -271,7 +273,7 @@ def test_a_paused_subscription_is_resumed_not_activated():
     subscription = subscription_in(S.PAUSED)
     before = row(subscription)
 
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(InvalidTransition), transaction.atomic():
         subscription_activate(subscription=subscription)
 
     assert row(subscription) == before
@@ -292,7 +294,7 @@ def test_only_an_active_or_trialing_subscription_can_be_cancelled_at_the_period_
 
 INVOICE_SERVICES = {
     I.OPEN: lambda invoice: invoice_issue(invoice=invoice),
-    I.PAID: lambda invoice: invoice_pay(invoice=invoice),
+    I.PAID: lambda invoice: invoice_mark_paid_offline(invoice=invoice, reference="BANK-1").invoice,
     I.OVERDUE: lambda invoice: invoice_mark_overdue(invoice=invoice),
     I.VOID: lambda invoice: invoice_void(invoice=invoice, reason="Issued by mistake"),
     I.UNCOLLECTIBLE: lambda invoice: invoice_mark_uncollectible(invoice=invoice),
@@ -418,7 +420,7 @@ def test_an_unknown_gateway_status_is_refused():
     payment = PaymentFactory()
     before = row(payment)
 
-    with pytest.raises(BillingError):
+    with pytest.raises(BillingError), transaction.atomic():
         payment_apply_status(payment=payment, transaction_status="chargeback")
 
     assert row(payment) == before
@@ -444,12 +446,16 @@ def test_only_a_paid_payment_with_money_left_can_be_refunded(source, allowed):
     before = row(payment)
 
     if allowed:
-        refunded = payment_record_refund(payment=payment, amount=Decimal("10000"))
+        refunded = payment_refund(
+            payment=payment, amount=Decimal("10000"), reason="test", destination="wallet"
+        ).payment
         assert refunded.status == P.PARTIAL_REFUND
         assert refunded.refunded_amount == before["refunded_amount"] + Decimal("10000")
     else:
         with pytest.raises(BillingError):
-            payment_record_refund(payment=payment, amount=Decimal("10000"))
+            payment_refund(
+                payment=payment, amount=Decimal("10000"), reason="test", destination="wallet"
+            )
         assert row(payment) == before
 
 

@@ -42,7 +42,7 @@ def touching(queries, table: str) -> list[str]:
     return [q["sql"] for q in queries if f'"{table}"' in q["sql"]]
 
 
-def test_a_settlement_reads_its_payment_once_locked_and_never_the_user(
+def test_a_settlement_locks_its_invoice_then_its_payment_and_never_reads_the_user(
     client, alice, midtrans, db_queue
 ):
     payment = make_payment(alice)
@@ -54,10 +54,20 @@ def test_a_settlement_reads_its_payment_once_locked_and_never_the_user(
         response = post(client, body)
 
     assert (response.status_code, response.json()["status"]) == (200, "processed")
+    # Read once by its order id (to learn its invoice), then locked after the invoice:
+    # the settlement's lock order (invoice, then payment).
     reads = [sql for sql in touching(queries, "subscriptions_payment") if sql.startswith("SELECT")]
-    assert len(reads) == 1, reads
+    assert len(reads) == 2, reads
     if connection.features.has_select_for_update:
-        assert "FOR UPDATE" in reads[0]
+        assert "FOR UPDATE" not in reads[0]
+        assert "FOR UPDATE" in reads[1]
+        invoice_lock = next(
+            i
+            for i, q in enumerate(queries)
+            if q["sql"].startswith('SELECT "subscriptions_invoice"')
+        )
+        payment_lock = next(i for i, q in enumerate(queries) if q["sql"] == reads[1])
+        assert invoice_lock < payment_lock
     assert not touching(queries, "auth_user")
     # Each receiver that did something opened one savepoint; notify and queue_email none.
     savepoints = [q["sql"] for q in queries if q["sql"].startswith("SAVEPOINT")]

@@ -5,9 +5,10 @@ from django.test import override_settings
 
 from subscriptions import services, signals
 from subscriptions.exceptions import BillingError, InsufficientFunds, InvoiceNotPayable
+from subscriptions.services import payment_refund
 from subscriptions.tests.factories import PlanFactory
 from wallets.models import TopUpStatus
-from wallets.services import topup_create, wallet_pay_invoice, wallet_refund_payment
+from wallets.services import topup_create, wallet_pay_invoice
 from wallets.tests.factories import funded_wallet
 
 pytestmark = pytest.mark.django_db
@@ -160,18 +161,37 @@ def test_a_paid_invoice_can_be_refunded_to_the_wallet_in_parts(
     payment = wallet_pay_invoice(invoice=open_invoice, user=alice)
     rec = recorder("payment_refunded", "wallet_credited")
     with pytest.raises(BillingError, match="reason"):
-        wallet_refund_payment(payment=payment, amount=Decimal("1000"), reason="", created_by=staff)
-    wallet_refund_payment(
-        payment=payment, amount=Decimal("50000"), reason="Outage", created_by=staff
+        payment_refund(
+            destination="wallet",
+            payment=payment,
+            amount=Decimal("1000"),
+            reason="",
+            created_by=staff,
+        )
+    payment_refund(
+        destination="wallet",
+        payment=payment,
+        amount=Decimal("50000"),
+        reason="Outage",
+        created_by=staff,
     )
-    row = wallet_refund_payment(payment=payment, reason="Closing account", created_by=staff)
+    refund = payment_refund(
+        destination="wallet", payment=payment, reason="Closing account", created_by=staff
+    )
     payment.refresh_from_db()
-    assert row.amount == Decimal("100000")
+    assert refund.amount == Decimal("100000")
+    assert refund.wallet_transactions.get().amount == Decimal("100000")
     assert payment.refunded_amount == Decimal("150000")
     assert payment.status == "refund"
     assert payment.user.wallet.balance == Decimal("150000")
     with pytest.raises(BillingError):
-        wallet_refund_payment(payment=payment, amount=Decimal("1"), reason="more", created_by=staff)
+        payment_refund(
+            destination="wallet",
+            payment=payment,
+            amount=Decimal("1"),
+            reason="more",
+            created_by=staff,
+        )
     assert rec.events == [
         "payment_refunded",
         "wallet_credited",
