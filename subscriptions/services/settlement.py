@@ -148,7 +148,7 @@ def _is_paid(status: str, fraud_status: str) -> bool:
     return status == P.CAPTURE and fraud_status in ("accept", "")
 
 
-@transaction.atomic(savepoint=False)
+@transaction.atomic
 def payment_apply_status(
     *,
     payment: Payment,

@@ -33,6 +33,7 @@ SIGNAL_NAMES = (
     "payment_success",
     "payment_failed",
     "payment_refunded",
+    "payment_overpaid",
     "invoice_created",
     "invoice_issued",
     "invoice_paid",
