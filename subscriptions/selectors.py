@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from .models import Invoice, InvoiceLine, Payment, Plan, Subscription
 
@@ -85,7 +86,7 @@ def invoice_timeline(invoice: Invoice) -> list[TimelineEntry]:
                 invoice.issued_at,
                 "invoice",
                 f"Issued as {invoice.number}",
-                f"due {invoice.due_date:%d %b %Y}",
+                f"due {timezone.localtime(invoice.due_date):%d %b %Y}",
             )
         )
     if invoice.paid_at:
