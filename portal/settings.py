@@ -165,6 +165,9 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
 # Rate limits (ACCOUNT_RATE_LIMITS) stay at allauth's defaults, which are on: e.g. 5
 # failed sign-ins per account in 5 minutes, 10 per IP a minute. They live in CACHES.
+# The adapter reads client addresses through TRUSTED_PROXY_COUNT and builds every
+# emailed link from SITE_URL, never from the request's Host.
+ACCOUNT_ADAPTER = "portal.account_adapter.AccountAdapter"
 
 # Optional two-factor sign-in: an authenticator app (TOTP) with recovery codes.
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
@@ -233,6 +236,16 @@ MIDTRANS_API_BASE_URL = env.str("MIDTRANS_API_BASE_URL", default="")
 MIDTRANS_SNAP_BASE_URL = env.str("MIDTRANS_SNAP_BASE_URL", default="")
 SUBSCRIPTIONS_GATEWAY = env.str("SUBSCRIPTIONS_GATEWAY", default="")
 SUBSCRIPTIONS_SANDBOX_ALLOWED = env.bool("SUBSCRIPTIONS_SANDBOX_ALLOWED", default=False)
+
+# Reverse proxies in front of the portal that append the client's address to
+# X-Forwarded-For (a load balancer, nginx: 1; a CDN in front of those: 2). 0, the
+# default, trusts no header and takes the connection's address: right when clients
+# connect directly, and never spoofable. Behind a proxy, 0 makes every customer look
+# like the proxy (one attacker's failed sign-ins would lock everyone out). Read by
+# subscriptions.client_ip for allauth's rate limits, the payment throttle and the
+# webhook log.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 
 # Security: HTTPS hardening whenever DEBUG is off.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
