@@ -65,12 +65,18 @@ def clock_edge(request):
         yield
 
 
-def local_day(value: dt.datetime) -> str:
-    """The calendar day of ``value`` in the project's time zone, as the pages write it
-    ("3 Jan 2027"): what a test expects, made without the code under test."""
+def local(value: dt.datetime) -> dt.datetime:
+    """``value`` in the project's time zone (Asia/Jakarta), made without the code under
+    test: what a test formats the dates it expects from."""
     from django.conf import settings
 
-    day = value.astimezone(ZoneInfo(settings.TIME_ZONE))
+    return value.astimezone(ZoneInfo(settings.TIME_ZONE))
+
+
+def local_day(value: dt.datetime) -> str:
+    """The calendar day of ``value`` in the project's time zone as the pages write it
+    ("3 Jan 2027")."""
+    day = local(value)
     return f"{day.day} {day:%b %Y}"
 
 

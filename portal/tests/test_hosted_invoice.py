@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.urls import reverse
 
+from conftest import local, local_day
 from portal import links
 from subscriptions import services
 from subscriptions.gateways.sandbox import finish_url_from
@@ -56,6 +57,7 @@ def pay(invoice) -> str:
     return page(invoice) + "pay/"
 
 
+@pytest.mark.clock_sensitive
 def test_the_page_shows_the_invoice_and_nothing_else(client, invoice):
     response = client.get(page(invoice))
 
@@ -63,7 +65,11 @@ def test_the_page_shows_the_invoice_and_nothing_else(client, invoice):
     body = response.content.decode()
     assert invoice.number in body
     assert "Rp 150.000" in body
-    assert invoice.lines.get().description in body
+    assert f"Due on {local_day(invoice.due_date)}" in body.replace("\u00a0", " ")
+    line = invoice.lines.get()
+    assert line.description in body
+    start, end = local(line.period_start), local(line.period_end)
+    assert line.description == f"Pro ({start:%d %b %Y} – {end:%d %b %Y})"
     assert 'aria-label="Main"' not in body  # no portal navigation
     assert reverse("account_login") not in body
     assert reverse("portal:dashboard") not in body

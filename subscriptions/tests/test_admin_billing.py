@@ -1,11 +1,10 @@
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
-from django.conf import settings
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
+from conftest import local
 from subscriptions import services, signals
 from subscriptions.models import Invoice, Plan, Subscription
 from subscriptions.tests.factories import PlanFactory, SubscriptionFactory, UserFactory
@@ -231,8 +230,8 @@ def test_the_timeline_gives_the_due_date_in_the_portals_time_zone(staff_client, 
     )
 
     [issued] = [e for e in response.context["timeline"] if e.title.startswith("Issued as")]
-    due = open_invoice.due_date.astimezone(ZoneInfo(settings.TIME_ZONE))
-    assert issued.detail == f"due {due:%d %b %Y}"  # Jakarta's day, a day after UTC's at night
+    # Jakarta's day: a day after UTC's from 17:00 to 24:00 UTC.
+    assert issued.detail == f"due {local(open_invoice.due_date):%d %b %Y}"
 
 
 def test_the_invoice_list_shows_totals_per_status_for_the_filtered_rows(staff_client, alice, bob):
