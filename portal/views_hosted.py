@@ -23,6 +23,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from subscriptions.app_settings import app_settings as billing_settings
 from subscriptions.exceptions import BillingError, GatewayError, GatewayUnavailable
+from subscriptions.gateways.sandbox import sandbox_payer_remember
 from subscriptions.models import Invoice, Payment
 from subscriptions.services import checkout_start
 
@@ -119,6 +120,9 @@ def hosted_invoice_pay(request: HtmxHttpRequest, token: str) -> HttpResponse:
         return _refused(request, token, invoice, error, status)
     except BillingError as error:
         return _refused(request, token, invoice, error, 409)
+    # This browser may open the sandbox's payment page for it (signed out, or signed in
+    # as someone other than the invoice's owner); nobody else holding the token may.
+    sandbox_payer_remember(request, payment)
     return redirect(payment.redirect_url)
 
 

@@ -288,6 +288,8 @@ ACCESS: list[Row] = [
     #  url                                   method anonymous  owner  other  staff
     R("healthz",                             GET,   200,       200,   200,   200),
     R("healthz",                             POST,  200,       200,   200,   200),
+    R("readyz",                              GET,   200,       200,   200,   200),
+    R("readyz",                              POST,  200,       200,   200,   200),
     # Customer portal: sign in first (and come back); one's own pages; a GET page refuses
     # POST; an action refuses GET; another customer's object does not exist (404).
     R("portal:home",                         GET,   DASHBOARD, DASHBOARD, DASHBOARD, DASHBOARD),
@@ -367,11 +369,12 @@ ACCESS: list[Row] = [
     R("hosted:pay",                          POST,  GATEWAY,   GATEWAY, GATEWAY, GATEWAY, token=HOSTED),
     R("hosted:pay",                          POST,  410,       410,   410,   410, token=EXPIRED_HOSTED, variant="expired link"),
     R("hosted:pay",                          POST,  404,       404,   404,   404, token=constant("1:forged:signature"), variant="altered link"),
-    # The sandbox's payment page, like Snap's, is opened by its unguessable token.
-    R("subscriptions:sandbox_pay",           GET,   200,       200,   200,   200, token=SNAP_TOKEN),
+    # The sandbox's payment page: its owner's (or the browser's that started the payment
+    # from the hosted link, test_sandbox_access.py); the token alone opens nothing.
+    R("subscriptions:sandbox_pay",           GET,   404,       200,   404,   404, token=SNAP_TOKEN),
     R("subscriptions:sandbox_pay",           GET,   404,       404,   404,   404, token=constant("guessed"), variant="unknown token"),
     # Without an outcome chosen: refused, nothing delivered.
-    R("subscriptions:sandbox_pay",           POST,  400,       400,   400,   400, token=SNAP_TOKEN),
+    R("subscriptions:sandbox_pay",           POST,  404,       400,   404,   404, token=SNAP_TOKEN),
     # The webhook: POST only, no session needed; unsigned is refused.
     R("subscriptions:midtrans_webhook",      GET,   405,       405,   405,   405),
     R("subscriptions:midtrans_webhook",      POST,  400,       400,   400,   400, data="not json", variant="not JSON"),
