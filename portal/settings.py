@@ -221,6 +221,14 @@ PORTAL_EMAIL_RETRY_DELAYS = (60, 300, 1800)
 # Days an invoice email's link to its hosted page (view and pay without signing in) works.
 PORTAL_INVOICE_LINK_MAX_AGE_DAYS = env.int("PORTAL_INVOICE_LINK_MAX_AGE_DAYS", default=30)
 
+# Starting a payment creates a transaction at the gateway: at most this many starts
+# (checkout, top-up, the hosted invoice's "Pay now") per customer and per client
+# address in each window of PORTAL_PAYMENT_STARTS_WINDOW seconds, then 429 (0: no
+# limit). Counted in CACHES (portal/throttle.py).
+PORTAL_PAYMENT_STARTS_PER_USER = env.int("PORTAL_PAYMENT_STARTS_PER_USER", default=10)
+PORTAL_PAYMENT_STARTS_PER_IP = env.int("PORTAL_PAYMENT_STARTS_PER_IP", default=30)
+PORTAL_PAYMENT_STARTS_WINDOW = env.int("PORTAL_PAYMENT_STARTS_WINDOW", default=600)
+
 # Billing (see subscriptions/app_settings.py for every SUBSCRIPTIONS_* setting).
 SUBSCRIPTIONS_CURRENCY = env.str("SUBSCRIPTIONS_CURRENCY", default="IDR")
 

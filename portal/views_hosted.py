@@ -11,6 +11,7 @@ that says so and offers to sign in; never a 500 or a bare 400.
 from __future__ import annotations
 
 import time
+from functools import partial
 from urllib.parse import urlencode
 
 from django.contrib.auth import REDIRECT_FIELD_NAME
@@ -27,7 +28,7 @@ from subscriptions.gateways.sandbox import sandbox_payer_remember
 from subscriptions.models import Invoice, Payment
 from subscriptions.services import checkout_start
 
-from . import links
+from . import links, throttle
 from .checkout import _state as payment_state
 from .presenters import format_date
 from .views import HtmxHttpRequest
@@ -110,10 +111,16 @@ def hosted_invoice_pay(request: HtmxHttpRequest, token: str) -> HttpResponse:
         return _unusable(request, expired=link.expired and invoice is not None, invoice=invoice)
     page = reverse("hosted:invoice", args=[token])
     try:
+        # Counted for the invoice's owner: the link needs no sign-in.
+        throttle.payment_start(request, user=invoice.user)
         payment = checkout_start(
             invoice=invoice,
             user=invoice.user,
             finish_url=lambda order_id: links.absolute(f"{page}?{urlencode({'order': order_id})}"),
+        )
+    except throttle.PaymentStartsThrottled as error:
+        return throttle.throttled_response(
+            request, error, partial(_refused, request, token, invoice, error, 429)
         )
     except GatewayError as error:
         status = 503 if isinstance(error, GatewayUnavailable) else 502
@@ -126,7 +133,7 @@ def hosted_invoice_pay(request: HtmxHttpRequest, token: str) -> HttpResponse:
     return redirect(payment.redirect_url)
 
 
-def _refused(request, token: str, invoice: Invoice, error: BillingError, status: int):
+def _refused(request, token: str, invoice: Invoice, error: Exception, status: int):
     invoice.refresh_from_db()
     context = _context(request, token, invoice, error=str(error))
     return render(request, "portal/hosted/invoice.html", context, status=status)
