@@ -26,6 +26,7 @@ from subscriptions.webhooks import KEPT_UNVERIFIED_BYTES
 from . import test_webhook
 from .midtrans_samples import as_json
 from .test_webhook import URL, post, settle
+from .test_webhook_hardening import snapshot
 
 midtrans = test_webhook.midtrans
 payment = test_webhook.payment
@@ -46,12 +47,7 @@ def stored_bytes(log: WebhookLog) -> int:
 
 
 def untouched(payment) -> bool:
-    payment.refresh_from_db()
-    return (payment.status, payment.is_paid, payment.refunded_amount) == (
-        "pending",
-        False,
-        Decimal("0"),
-    )
+    return snapshot(payment)[:3] == ("pending", False, Decimal("0"))
 
 
 # --- The size limit -----------------------------------------------------------------------
@@ -227,3 +223,18 @@ def test_a_validly_signed_notification_is_kept_in_full_with_its_headers(client, 
     assert (log.status, log.signature_valid) == ("processed", True)
     assert (log.body, log.body_size) == (raw.decode(), len(raw))
     assert log.headers["User-Agent"] == "Veritrans"
+
+
+@pytest.mark.django_db
+def test_a_log_that_kept_only_a_prefix_is_not_reprocessed(client, payment):
+    from subscriptions.exceptions import BillingError
+    from subscriptions.webhooks import webhook_reprocess
+
+    post(client, padded({**settle(payment, "gopay"), "signature_key": "0" * 128}, 10 * KIB))
+    log = WebhookLog.objects.get()
+
+    with pytest.raises(BillingError, match="Only the first 2048 bytes"):
+        webhook_reprocess(log=log)
+
+    log.refresh_from_db()
+    assert (log.status, log.error) == ("invalid", "The signature does not match.")
