@@ -186,11 +186,22 @@ def _parse(raw: str) -> dict[str, Any]:
         raise Rejected(
             WebhookStatus.INVALID, 400, f"Missing or non-string fields: {', '.join(missing)}."
         )
-    # Malformed, not transient: on PostgreSQL the order id lookup would fail (text cannot
-    # hold NUL) and answer 503, and Midtrans would retry it in vain.
-    if any("\x00" in body[name] for name in REQUIRED_FIELDS):
-        raise Rejected(WebhookStatus.INVALID, 400, "A field holds a NUL character.")
+    # Malformed, not transient: PostgreSQL text cannot hold NUL and UTF-8 has no unpaired
+    # surrogate ("\ud800" in the JSON), so the signature, the order id lookup or the log
+    # would fail on them, and Midtrans would retry in vain.
+    if not all(_is_text(body[name]) for name in REQUIRED_FIELDS):
+        raise Rejected(
+            WebhookStatus.INVALID, 400, "A field holds a NUL character or an unpaired surrogate."
+        )
     return body
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in value
 
 
 def _amount(value: str, currency: str) -> Decimal | None:

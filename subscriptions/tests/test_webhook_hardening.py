@@ -205,10 +205,13 @@ def test_a_signed_notification_padded_past_the_limit_is_413_not_half_read(client
         "\ufeff" + "{}",
         '{"order_id": "\\u0000", "status_code": "\\u0000", "gross_amount": "\\u0000", '
         '"signature_key": "\\u0000", "transaction_status": "\\u0000"}',
+        '{"order_id": "\\ud800", "status_code": "200", "gross_amount": "1", '
+        '"signature_key": "s", "transaction_status": "\\udfff"}',
         json.dumps({"order_id": "X" * 60_000, "status_code": "200", "gross_amount": "1",
                     "signature_key": "s", "transaction_status": "settlement"}),
     ],
-    ids=["deep array", "deep object", "byte order mark", "NUL fields", "huge order id"],
+    ids=["deep array", "deep object", "byte order mark", "NUL fields", "unpaired surrogates",
+         "huge order id"],
 )  # fmt: skip
 def test_pathological_json_is_a_clean_4xx(client, payment, raw):
     before = snapshot(payment)
