@@ -26,11 +26,12 @@ from subscriptions.app_settings import app_settings as billing_settings
 from subscriptions.exceptions import BillingError, GatewayError, GatewayUnavailable
 from subscriptions.gateways.sandbox import sandbox_payer_remember
 from subscriptions.models import Invoice, Payment
+from subscriptions.selectors import invoices_with_refunds
 from subscriptions.services import checkout_start
 
 from . import links, throttle
 from .checkout import _state as payment_state
-from .presenters import format_date
+from .presenters import format_date, invoice_statement
 from .views import HtmxHttpRequest
 
 
@@ -38,7 +39,7 @@ def _invoice(invoice_id: int | None) -> Invoice | None:
     if invoice_id is None:
         return None
     return (
-        Invoice.objects.exclude(status="draft")
+        invoices_with_refunds(Invoice.objects.exclude(status="draft"))
         .select_related("plan")
         .prefetch_related("lines")
         .filter(pk=invoice_id)
@@ -86,6 +87,7 @@ def _context(request, token: str, invoice: Invoice, **extra) -> dict:
         "token": token,
         "invoice": invoice,
         "lines": list(invoice.lines.all()),
+        "statement": invoice_statement(invoice, received_only=True),
         "period": (
             f"{format_date(invoice.period_start)} – {format_date(invoice.period_end)}"
             if invoice.period_start and invoice.period_end
