@@ -3,15 +3,22 @@
 Tests marked ``postgres`` need PostgreSQL semantics (row locks, several processes at
 once); they are skipped when the suite runs on the SQLite default and run in CI,
 which runs the suite on both.
+
+Tests marked ``clock_sensitive`` show a date made from "now"; they run again with the
+clock moved to either side of midnight in the project's time zone and in UTC
+(``CLOCK_EDGES``), so a date written in the wrong zone fails whatever the hour.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.db import connection, connections
 
 
@@ -25,6 +32,52 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+# --- The clock at midnight -----------------------------------------------------------------
+
+# Asia/Jakarta is UTC+7: from 17:00 to 24:00 UTC its calendar day is a day ahead of UTC's.
+# Year end, so the month and the year (invoice numbers) turn over too. "now" is the real
+# clock. Each edge is 30 seconds from midnight and the clock ticks from there.
+CLOCK_EDGES = {
+    "now": None,
+    "jakarta-23:59": dt.datetime(2026, 12, 31, 16, 59, 30, tzinfo=dt.UTC),
+    "jakarta-00:00": dt.datetime(2026, 12, 31, 17, 0, 30, tzinfo=dt.UTC),
+    "utc-23:59": dt.datetime(2026, 12, 31, 23, 59, 30, tzinfo=dt.UTC),
+    "utc-00:00": dt.datetime(2027, 1, 1, 0, 0, 30, tzinfo=dt.UTC),
+}
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.definition.get_closest_marker("clock_sensitive"):
+        metafunc.parametrize("clock_edge", list(CLOCK_EDGES), indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def clock_edge(request):
+    """For a ``clock_sensitive`` test, the clock moved to one of ``CLOCK_EDGES`` before
+    any other fixture makes a row; for every other test, nothing."""
+    instant = CLOCK_EDGES.get(getattr(request, "param", None))
+    if instant is None:
+        yield
+        return
+    with time_machine.travel(instant, tick=True):
+        yield
+
+
+def local(value: dt.datetime) -> dt.datetime:
+    """``value`` in the project's time zone (Asia/Jakarta), made without the code under
+    test: what a test formats the dates it expects from."""
+    from django.conf import settings
+
+    return value.astimezone(ZoneInfo(settings.TIME_ZONE))
+
+
+def local_day(value: dt.datetime) -> str:
+    """The calendar day of ``value`` in the project's time zone as the pages write it
+    ("3 Jan 2027")."""
+    day = local(value)
+    return f"{day.day} {day:%b %Y}"
 
 
 @pytest.fixture

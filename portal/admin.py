@@ -1,8 +1,11 @@
-"""Admin for the portal's banners and sent emails (read-only records), and the invoice
-admin's "resend the invoice email" action (the billing app never imports the portal)."""
+"""Admin for the portal's banners and sent emails (read-only records), the invoice
+admin's "resend the invoice email" action (the billing app never imports the portal),
+and allauth's email-address admin with its action behind the change permission."""
 
 from __future__ import annotations
 
+from allauth.account.admin import EmailAddressAdmin
+from allauth.account.models import EmailAddress
 from django.contrib import admin
 from django.utils import timezone
 
@@ -54,9 +57,25 @@ def _resend(invoice) -> None:
     )
 
 
-@admin.action(description="Resend the invoice email")
+# Chasing an unpaid invoice is part of collecting it (InvoiceAdmin.has_collect_invoice_permission).
+@admin.action(description="Resend the invoice email", permissions=["collect_invoice"])
 def resend_invoice_email(modeladmin, request, queryset):
     run_service_action(modeladmin, request, queryset, _resend, "invoice email(s) queued")
 
 
 InvoiceAdmin.actions = (*InvoiceAdmin.actions, resend_invoice_email)
+
+
+class VerifyNeedsChangeEmailAddressAdmin(EmailAddressAdmin):
+    """allauth's "mark as verified" declares no permission, so anyone who may view email
+    addresses could verify one; verifying is a change."""
+
+    @admin.action(
+        description=EmailAddressAdmin.make_verified.short_description, permissions=["change"]
+    )
+    def make_verified(self, request, queryset):
+        return super().make_verified(request, queryset)
+
+
+admin.site.unregister(EmailAddress)
+admin.site.register(EmailAddress, VerifyNeedsChangeEmailAddressAdmin)

@@ -11,6 +11,7 @@ URL (``transaction_status=settlement``...) is never read: anyone can type it.
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -26,6 +27,8 @@ from subscriptions.exceptions import BillingError, GatewayError, GatewayUnavaila
 from subscriptions.models import FAILED_PAYMENT_STATUSES, Invoice, Payment, PaymentStatus
 from subscriptions.services import checkout_start
 
+from . import throttle
+
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
@@ -40,7 +43,12 @@ def finish_url_for(order_id: str) -> str:
 def invoice_pay(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     invoice = get_object_or_404(Invoice.objects.exclude(status="draft"), pk=pk, user=request.user)
     try:
+        throttle.payment_start(request, user=request.user)
         payment = checkout_start(invoice=invoice, user=request.user, finish_url=finish_url_for)
+    except throttle.PaymentStartsThrottled as error:
+        return throttle.throttled_response(
+            request, error, partial(_error, request, invoice, error, status=429, retry=False)
+        )
     except GatewayError as error:
         status = 503 if isinstance(error, GatewayUnavailable) else 502
         return _error(request, invoice, error, status=status, retry=True)
@@ -49,7 +57,7 @@ def invoice_pay(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return redirect(payment.redirect_url)
 
 
-def _error(request, invoice: Invoice, error: BillingError, *, status: int, retry: bool):
+def _error(request, invoice: Invoice, error: Exception, *, status: int, retry: bool):
     return render(
         request,
         "portal/checkout/error.html",

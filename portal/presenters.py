@@ -23,11 +23,16 @@ from subscriptions.models import (
     Invoice,
     InvoiceReason,
     InvoiceStatus,
+    Payment,
+    PaymentStatus,
     Plan,
+    RefundDestination,
+    RefundStatus,
     Subscription,
     SubscriptionStatus,
 )
 from subscriptions.money import format_money
+from subscriptions.selectors import InvoiceMoney, Overpayment, RefundEntry, invoice_money
 
 S = SubscriptionStatus
 
@@ -266,6 +271,7 @@ class InvoiceRow:
     url: str
     pdf_url: str
     pay_url: str  # where the row's "Pay" button posts (payable rows only), else ""
+    net: str = ""  # "Net Rp 100.000" once part of the invoice was refunded, else ""
 
 
 def invoice_rows(
@@ -274,15 +280,25 @@ def invoice_rows(
     url: Callable[[int], str],
     pdf_url: Callable[[int], str] | None = None,
     pay_url: Callable[[int], str] | None = None,
+    refunds: bool = False,
 ) -> list[InvoiceRow]:
     """``url``, ``pdf_url`` and ``pay_url`` build a row's links from its pk
-    (``links.PkPath``)."""
+    (``links.PkPath``). ``refunds``: the invoices come with their payments and refunds
+    (``invoices_with_refunds``), and a refunded invoice says so, with its net."""
     rows = []
     for invoice in invoices:
         status = invoice.status
         plan_name = invoice.plan.name if invoice.plan_id else ""
         reason = _choice_label(InvoiceReason, invoice.reason)
         payable = invoice.is_payable
+        tone = INVOICE_TONES.get(status, NEUTRAL)
+        status_label = _choice_label(InvoiceStatus, status)
+        net = ""
+        money = invoice_money(invoice) if refunds else None
+        if money is not None and money.refunded:
+            tone = NEUTRAL
+            status_label = _("Refunded") if money.net_paid <= 0 else _("Partly refunded")
+            net = _("Net %(amount)s") % {"amount": _nowrap(_money(money.net_paid, money))}
         rows.append(
             InvoiceRow(
                 pk=invoice.pk,
@@ -293,15 +309,220 @@ def invoice_rows(
                 due=format_date(invoice.due_date) if payable else "",
                 past_due=invoice.is_past_due,
                 total=format_money(invoice.total, invoice.currency),
-                tone=INVOICE_TONES.get(status, NEUTRAL),
-                status_label=_choice_label(InvoiceStatus, status),
+                tone=tone,
+                status_label=status_label,
                 payable=payable,
                 url=url(invoice.pk),
                 pdf_url=pdf_url(invoice.pk) if pdf_url else "",
                 pay_url=pay_url(invoice.pk) if pay_url and payable else "",
+                net=net,
             )
         )
     return rows
+
+
+# --- One invoice: its totals, refunds, overpayments and payments -----------------------
+
+PAYMENT_METHODS = {
+    "wallet": gettext_lazy("Wallet balance"),
+    "bank_transfer": gettext_lazy("Bank transfer"),
+    "echannel": gettext_lazy("Mandiri Bill"),
+    "permata": gettext_lazy("Permata virtual account"),
+    "credit_card": gettext_lazy("Card"),
+    "gopay": "GoPay",
+    "shopeepay": "ShopeePay",
+    "qris": "QRIS",
+    "cstore": gettext_lazy("Convenience store"),
+    "akulaku": "Akulaku",
+    "kredivo": "Kredivo",
+}
+
+P = PaymentStatus
+PAYMENT_STATES = {
+    P.SETTLEMENT: (SUCCESS, gettext_lazy("Paid")),
+    P.CAPTURE: (SUCCESS, gettext_lazy("Paid")),
+    P.AUTHORIZE: (INFO, gettext_lazy("Authorized")),
+    P.PENDING: (WARNING, gettext_lazy("Pending")),
+    P.DENY: (DANGER, gettext_lazy("Declined")),
+    P.FAILURE: (DANGER, gettext_lazy("Failed")),
+    P.CANCEL: (NEUTRAL, gettext_lazy("Cancelled")),
+    P.EXPIRE: (NEUTRAL, gettext_lazy("Expired")),
+    P.REFUND: (NEUTRAL, gettext_lazy("Refunded")),
+    P.PARTIAL_REFUND: (NEUTRAL, gettext_lazy("Partly refunded")),
+}
+
+REFUND_DESTINATIONS = {
+    RefundDestination.GATEWAY: gettext_lazy("Card or account"),
+    RefundDestination.WALLET: gettext_lazy("Wallet"),
+}
+# A refund that went through needs no badge; these do.
+REFUND_STATES = {
+    RefundStatus.PENDING: (WARNING, gettext_lazy("In progress")),
+    RefundStatus.FAILED: (DANGER, gettext_lazy("Failed")),
+}
+# Where an overpayment went, by the state and destination of the refund returning it.
+RETURN_OUTCOMES = {
+    (RefundStatus.SUCCEEDED, RefundDestination.GATEWAY): gettext_lazy(
+        "returned to your card or account"
+    ),
+    (RefundStatus.SUCCEEDED, RefundDestination.WALLET): gettext_lazy("returned to your wallet"),
+    (RefundStatus.SUCCEEDED, ""): gettext_lazy("returned"),
+    (RefundStatus.PENDING, RefundDestination.GATEWAY): gettext_lazy(
+        "being returned to your card or account"
+    ),
+    (RefundStatus.PENDING, RefundDestination.WALLET): gettext_lazy("being returned to your wallet"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRow:
+    when: str
+    method: str
+    tone: str
+    state: str
+    amount: str
+    refunded: str  # "Rp 50.000 of Rp 233.301 refunded" (or "returned"), else ""
+
+
+@dataclass(frozen=True, slots=True)
+class RefundLine:
+    amount: str  # "-Rp 50.000"
+    date: str  # "" when not known (refunded before refunds were itemised)
+    destination: str  # "Wallet", "Card or account", or ""
+    tone: str
+    state: str  # "In progress" or "Failed"; "" once refunded
+    reason: str
+
+
+@dataclass(frozen=True)
+class InvoiceStatement:
+    """One invoice's money as the page, the PDF and the hosted page show it."""
+
+    total: str
+    paid: str
+    refunded: str  # "-Rp 50.000", or "" when nothing has come back
+    net_paid: str
+    due: str
+    summary: str  # "Rp 50.000 refunded, net paid Rp 183.301.", or ""
+    refunds: list[RefundLine]
+    overpayments: list[str]
+    payments: list[PaymentRow]
+    void_note: str  # "Voided on 5 Dec 2026: Duplicate", or ""
+
+
+def _money(amount, money: InvoiceMoney) -> str:
+    return format_money(amount, money.currency)
+
+
+def _refund_line(entry: RefundEntry, money: InvoiceMoney) -> RefundLine:
+    tone, state = REFUND_STATES.get(entry.status, (NEUTRAL, ""))
+    return RefundLine(
+        amount="-" + _money(entry.amount, money),
+        date=format_date(entry.at),
+        destination=str(REFUND_DESTINATIONS.get(entry.destination, "")),
+        tone=tone,
+        state=str(state),
+        reason=entry.reason,
+    )
+
+
+def _overpayment_sentence(overpayment: Overpayment, invoice: Invoice, money: InvoiceMoney) -> str:
+    """``Rp 150.000 arrived after the invoice was paid — returned to your wallet.``"""
+    amount = _nowrap(_money(overpayment.amount, money))
+    if invoice.status == InvoiceStatus.VOID:
+        arrived = _("%(amount)s arrived after the invoice was voided") % {"amount": amount}
+    else:
+        arrived = _("%(amount)s arrived after the invoice was paid") % {"amount": amount}
+    returns = [
+        (entry, RETURN_OUTCOMES.get((entry.status, entry.destination)))
+        for entry in overpayment.returns
+    ]
+    returns = [(entry, outcome) for entry, outcome in returns if outcome]
+    if not returns:
+        outcomes = [_("not returned yet")]
+    elif len(returns) == 1 and returns[0][0].amount == overpayment.amount:
+        outcomes = [str(returns[0][1])]
+    else:
+        outcomes = [
+            f"{_nowrap(_money(entry.amount, money))} {outcome}" for entry, outcome in returns
+        ]
+    return _("%(arrived)s — %(outcome)s.") % {"arrived": arrived, "outcome": ", ".join(outcomes)}
+
+
+def _payment_row(payment: Payment) -> PaymentRow:
+    tone, state = PAYMENT_STATES.get(payment.status, (NEUTRAL, payment.get_status_display()))
+    amount = format_money(payment.gross_amount, payment.currency)
+    refunded = ""
+    if payment.is_paid and payment.overpaid_amount:
+        tone, state = WARNING, _("Overpayment")
+        refunded = _("%(returned)s of %(amount)s returned") % {
+            "returned": format_money(payment.refunded_amount, payment.currency),
+            "amount": amount,
+        }
+    elif payment.is_paid and payment.refunded_amount:
+        refunded = _("%(refunded)s of %(amount)s refunded") % {
+            "refunded": format_money(payment.refunded_amount, payment.currency),
+            "amount": amount,
+        }
+    return PaymentRow(
+        when=format_datetime(payment.paid_at or payment.created_at),
+        method=str(
+            PAYMENT_METHODS.get(
+                payment.payment_type,
+                payment.payment_type.replace("_", " ").capitalize() or "—",
+            )
+        ),
+        tone=tone,
+        state=str(state),
+        amount=amount,
+        refunded=refunded,
+    )
+
+
+def void_note(invoice: Invoice) -> str:
+    """``Voided on 5 Dec 2026: Duplicate`` for a void invoice, else ""."""
+    if invoice.status != InvoiceStatus.VOID:
+        return ""
+    if invoice.voided_at is None:
+        return (
+            _("Voided: %(reason)s") % {"reason": invoice.void_reason}
+            if invoice.void_reason
+            else _("Voided.")
+        )
+    date = format_date(invoice.voided_at)
+    if invoice.void_reason:
+        return _("Voided on %(date)s: %(reason)s") % {"date": date, "reason": invoice.void_reason}
+    return _("Voided on %(date)s.") % {"date": date}
+
+
+def invoice_statement(invoice: Invoice, *, received_only: bool = False) -> InvoiceStatement:
+    """The invoice's figures and lines, from its payments and refunds as prefetched by
+    ``invoices_with_refunds``. ``received_only``: list only payments that brought money
+    (a document), not every attempt (the page)."""
+    money = invoice_money(invoice)
+    refunded = money.refunded
+    summary = ""
+    if refunded:
+        summary = _("%(refunded)s refunded, net paid %(net)s.") % {
+            "refunded": _nowrap(_money(refunded, money)),
+            "net": _nowrap(_money(money.net_paid, money)),
+        }
+    return InvoiceStatement(
+        total=_money(money.total, money),
+        paid=_money(money.paid, money),
+        refunded="-" + _money(refunded, money) if refunded else "",
+        net_paid=_money(money.net_paid, money),
+        due=_money(money.due, money),
+        summary=summary,
+        refunds=[_refund_line(entry, money) for entry in money.refunds],
+        overpayments=[_overpayment_sentence(o, invoice, money) for o in money.overpayments],
+        payments=[
+            _payment_row(payment)
+            for payment in invoice.payments.all()
+            if payment.is_paid or not received_only
+        ],
+        void_note=void_note(invoice),
+    )
 
 
 # --- Plans, quotes and what the subscription card offers --------------------------------

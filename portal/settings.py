@@ -165,6 +165,9 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
 # Rate limits (ACCOUNT_RATE_LIMITS) stay at allauth's defaults, which are on: e.g. 5
 # failed sign-ins per account in 5 minutes, 10 per IP a minute. They live in CACHES.
+# The adapter reads client addresses through TRUSTED_PROXY_COUNT and builds every
+# emailed link from SITE_URL, never from the request's Host.
+ACCOUNT_ADAPTER = "portal.account_adapter.AccountAdapter"
 
 # Optional two-factor sign-in: an authenticator app (TOTP) with recovery codes.
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
@@ -218,6 +221,14 @@ PORTAL_EMAIL_RETRY_DELAYS = (60, 300, 1800)
 # Days an invoice email's link to its hosted page (view and pay without signing in) works.
 PORTAL_INVOICE_LINK_MAX_AGE_DAYS = env.int("PORTAL_INVOICE_LINK_MAX_AGE_DAYS", default=30)
 
+# Starting a payment creates a transaction at the gateway: at most this many starts
+# (checkout, top-up, the hosted invoice's "Pay now") per customer and per client
+# address in each window of PORTAL_PAYMENT_STARTS_WINDOW seconds, then 429 (0: no
+# limit). Counted in CACHES (portal/throttle.py).
+PORTAL_PAYMENT_STARTS_PER_USER = env.int("PORTAL_PAYMENT_STARTS_PER_USER", default=10)
+PORTAL_PAYMENT_STARTS_PER_IP = env.int("PORTAL_PAYMENT_STARTS_PER_IP", default=30)
+PORTAL_PAYMENT_STARTS_WINDOW = env.int("PORTAL_PAYMENT_STARTS_WINDOW", default=600)
+
 # Billing (see subscriptions/app_settings.py for every SUBSCRIPTIONS_* setting).
 SUBSCRIPTIONS_CURRENCY = env.str("SUBSCRIPTIONS_CURRENCY", default="IDR")
 
@@ -234,6 +245,16 @@ MIDTRANS_SNAP_BASE_URL = env.str("MIDTRANS_SNAP_BASE_URL", default="")
 SUBSCRIPTIONS_GATEWAY = env.str("SUBSCRIPTIONS_GATEWAY", default="")
 SUBSCRIPTIONS_SANDBOX_ALLOWED = env.bool("SUBSCRIPTIONS_SANDBOX_ALLOWED", default=False)
 
+# Reverse proxies in front of the portal that append the client's address to
+# X-Forwarded-For (a load balancer, nginx: 1; a CDN in front of those: 2). 0, the
+# default, trusts no header and takes the connection's address: right when clients
+# connect directly, and never spoofable. Behind a proxy, 0 makes every customer look
+# like the proxy (one attacker's failed sign-ins would lock everyone out). Read by
+# subscriptions.client_ip for allauth's rate limits, the payment throttle and the
+# webhook log.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
+
 # Security: HTTPS hardening whenever DEBUG is off.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
@@ -245,7 +266,7 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
 LOGGING = {
     "version": 1,

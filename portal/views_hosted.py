@@ -11,6 +11,7 @@ that says so and offers to sign in; never a 500 or a bare 400.
 from __future__ import annotations
 
 import time
+from functools import partial
 from urllib.parse import urlencode
 
 from django.contrib.auth import REDIRECT_FIELD_NAME
@@ -23,12 +24,14 @@ from django.views.decorators.vary import vary_on_headers
 
 from subscriptions.app_settings import app_settings as billing_settings
 from subscriptions.exceptions import BillingError, GatewayError, GatewayUnavailable
+from subscriptions.gateways.sandbox import sandbox_payer_remember
 from subscriptions.models import Invoice, Payment
+from subscriptions.selectors import invoices_with_refunds
 from subscriptions.services import checkout_start
 
-from . import links
+from . import links, throttle
 from .checkout import _state as payment_state
-from .presenters import format_date
+from .presenters import format_date, invoice_statement
 from .views import HtmxHttpRequest
 
 
@@ -36,7 +39,7 @@ def _invoice(invoice_id: int | None) -> Invoice | None:
     if invoice_id is None:
         return None
     return (
-        Invoice.objects.exclude(status="draft")
+        invoices_with_refunds(Invoice.objects.exclude(status="draft"))
         .select_related("plan")
         .prefetch_related("lines")
         .filter(pk=invoice_id)
@@ -84,6 +87,7 @@ def _context(request, token: str, invoice: Invoice, **extra) -> dict:
         "token": token,
         "invoice": invoice,
         "lines": list(invoice.lines.all()),
+        "statement": invoice_statement(invoice, received_only=True),
         "period": (
             f"{format_date(invoice.period_start)} – {format_date(invoice.period_end)}"
             if invoice.period_start and invoice.period_end
@@ -109,20 +113,29 @@ def hosted_invoice_pay(request: HtmxHttpRequest, token: str) -> HttpResponse:
         return _unusable(request, expired=link.expired and invoice is not None, invoice=invoice)
     page = reverse("hosted:invoice", args=[token])
     try:
+        # Counted for the invoice's owner: the link needs no sign-in.
+        throttle.payment_start(request, user=invoice.user)
         payment = checkout_start(
             invoice=invoice,
             user=invoice.user,
             finish_url=lambda order_id: links.absolute(f"{page}?{urlencode({'order': order_id})}"),
+        )
+    except throttle.PaymentStartsThrottled as error:
+        return throttle.throttled_response(
+            request, error, partial(_refused, request, token, invoice, error, 429)
         )
     except GatewayError as error:
         status = 503 if isinstance(error, GatewayUnavailable) else 502
         return _refused(request, token, invoice, error, status)
     except BillingError as error:
         return _refused(request, token, invoice, error, 409)
+    # This browser may open the sandbox's payment page for it (signed out, or signed in
+    # as someone other than the invoice's owner); nobody else holding the token may.
+    sandbox_payer_remember(request, payment)
     return redirect(payment.redirect_url)
 
 
-def _refused(request, token: str, invoice: Invoice, error: BillingError, status: int):
+def _refused(request, token: str, invoice: Invoice, error: Exception, status: int):
     invoice.refresh_from_db()
     context = _context(request, token, invoice, error=str(error))
     return render(request, "portal/hosted/invoice.html", context, status=status)

@@ -23,9 +23,12 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from subscriptions.exceptions import BillingError, InsufficientFunds
-from subscriptions.models import Invoice, InvoiceStatus, Payment, PaymentStatus
-from subscriptions.money import ZERO
-from subscriptions.selectors import invoice_detail_for_user, invoice_list_for_user
+from subscriptions.models import Invoice, InvoiceStatus
+from subscriptions.selectors import (
+    invoice_detail_for_user,
+    invoice_list_for_user,
+    invoices_with_refunds,
+)
 from wallets.selectors import wallet_for_user
 from wallets.services import wallet_pay_invoice
 
@@ -33,7 +36,7 @@ from . import events
 from .htmx_responses import fragment_response
 from .invoice_pdf import render_pdf
 from .links import PkPath
-from .presenters import INVOICE_ROW_FIELDS, invoice_rows
+from .presenters import INVOICE_ROW_FIELDS, invoice_rows, invoice_statement
 from .views import HtmxHttpRequest, render_page
 from .views_wallet import shortfall_topup_amount
 
@@ -49,37 +52,9 @@ STATUS_FILTERS = (
 )
 FILTER_VALUES = frozenset(value for value, _label in STATUS_FILTERS if value)
 
-PAYMENT_METHODS = {
-    "wallet": gettext_lazy("Wallet balance"),
-    "bank_transfer": gettext_lazy("Bank transfer"),
-    "echannel": gettext_lazy("Mandiri Bill"),
-    "permata": gettext_lazy("Permata virtual account"),
-    "credit_card": gettext_lazy("Card"),
-    "gopay": "GoPay",
-    "shopeepay": "ShopeePay",
-    "qris": "QRIS",
-    "cstore": gettext_lazy("Convenience store"),
-    "akulaku": "Akulaku",
-    "kredivo": "Kredivo",
-}
-
-P = PaymentStatus
-PAYMENT_STATES = {
-    P.SETTLEMENT: ("success", gettext_lazy("Paid")),
-    P.CAPTURE: ("success", gettext_lazy("Paid")),
-    P.AUTHORIZE: ("info", gettext_lazy("Authorized")),
-    P.PENDING: ("warning", gettext_lazy("Pending")),
-    P.DENY: ("danger", gettext_lazy("Declined")),
-    P.FAILURE: ("danger", gettext_lazy("Failed")),
-    P.CANCEL: ("neutral", gettext_lazy("Cancelled")),
-    P.EXPIRE: ("neutral", gettext_lazy("Expired")),
-    P.REFUND: ("neutral", gettext_lazy("Refunded")),
-    P.PARTIAL_REFUND: ("neutral", gettext_lazy("Partly refunded")),
-}
-
 
 def _invoice_or_404(request: HtmxHttpRequest, pk: int) -> Invoice:
-    return get_object_or_404(invoice_detail_for_user(request.user, pk))
+    return get_object_or_404(invoices_with_refunds(invoice_detail_for_user(request.user, pk)))
 
 
 # --- List ----------------------------------------------------------------------------
@@ -93,7 +68,9 @@ def invoice_list(request: HtmxHttpRequest) -> HttpResponse:
     if status not in FILTER_VALUES:  # anything else (typos, "draft") shows them all
         status = ""
     page = Paginator(
-        invoice_list_for_user(request.user, status=status or None).only(*INVOICE_ROW_FIELDS),
+        invoices_with_refunds(
+            invoice_list_for_user(request.user, status=status or None).only(*INVOICE_ROW_FIELDS)
+        ),
         INVOICES_PER_PAGE,
     ).get_page(request.GET.get("page"))
     base = reverse("portal:invoices")
@@ -103,6 +80,7 @@ def invoice_list(request: HtmxHttpRequest) -> HttpResponse:
             page.object_list,
             url=PkPath("portal:invoice_detail"),
             pdf_url=PkPath("portal:invoice_pdf"),
+            refunds=True,
         ),
         "status": status,
         "status_label": dict(STATUS_FILTERS)[status],
@@ -121,35 +99,13 @@ def invoice_list(request: HtmxHttpRequest) -> HttpResponse:
 # --- Detail and PDF ---------------------------------------------------------------------
 
 
-def _payment_rows(payments: list[Payment], *, pdf: bool) -> list[Payment]:
-    rows = []
-    for payment in payments:
-        if pdf and not payment.is_paid:
-            continue  # the document lists money received; the page lists every attempt
-        payment.method_label = PAYMENT_METHODS.get(
-            payment.payment_type, payment.payment_type.replace("_", " ").capitalize() or "—"
-        )
-        payment.tone, payment.state_label = PAYMENT_STATES.get(
-            payment.status, ("neutral", payment.get_status_display())
-        )
-        rows.append(payment)
-    return rows
-
-
 def _detail_context(
     request: HtmxHttpRequest, invoice: Invoice, *, pdf: bool = False, pay_error: dict | None = None
 ) -> dict:
-    payments = list(invoice.payments.all())
-    paid = sum(
-        (p.gross_amount - p.refunded_amount for p in payments if p.is_paid and p.invoice_id),
-        ZERO,
-    )
     context = {
         "invoice": invoice,
         "lines": list(invoice.lines.all()),
-        "payments": _payment_rows(payments, pdf=pdf),
-        "amount_paid": paid,
-        "amount_due": invoice.total if invoice.is_payable else ZERO,
+        "statement": invoice_statement(invoice, received_only=pdf),
         "pdf": pdf,
         "layout": "portal/invoices/pdf_layout.html" if pdf else "base.html",
         "pay_error": pay_error,

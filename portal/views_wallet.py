@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from decimal import Decimal
+from functools import partial
 
 from django.conf import settings
 from django.contrib import messages
@@ -37,7 +38,7 @@ from wallets.selectors import (
 )
 from wallets.services import topup_checkout_start, wallet_get_or_create, wallet_set_auto_pay
 
-from . import events
+from . import events, throttle
 from .forms_wallet import AutoPayForm, TopUpForm
 from .htmx_responses import fragment_response
 from .links import PkPath
@@ -129,8 +130,14 @@ def wallet_topup(request: HtmxHttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _wallet_page(request, wallet, form)
     try:
+        throttle.payment_start(request, user=request.user)
         topup = topup_checkout_start(
             user=request.user, amount=form.cleaned_data["amount"], finish_url=topup_finish_url
+        )
+    except throttle.PaymentStartsThrottled as error:
+        form.add_error(None, error.message)
+        return throttle.throttled_response(
+            request, error, partial(_wallet_page, request, wallet, form)
         )
     except GatewayError as error:
         form.add_error(

@@ -58,6 +58,15 @@ DEFAULTS = {
     "CHECKOUT_CLAIM_SECONDS": 60,
     # Timeouts of the sandbox's notification POST to our own webhook.
     "SANDBOX_NOTIFY_TIMEOUT": (3, 20),
+    # The Midtrans webhook reads at most this many bytes of a request body and answers a
+    # larger one 413 (Midtrans' notifications are a few KB).
+    "WEBHOOK_MAX_BODY_BYTES": 64 * 1024,
+    # manage.py prune_webhook_logs (also run at the end of run_billing) deletes webhook
+    # logs older than this many days, never a processed one (the record of a change to a
+    # payment); a request that was never validly signed (malformed, unsigned, too large)
+    # goes sooner, after WEBHOOK_UNVERIFIED_LOG_RETENTION_DAYS.
+    "WEBHOOK_LOG_RETENTION_DAYS": 90,
+    "WEBHOOK_UNVERIFIED_LOG_RETENTION_DAYS": 7,
 }
 
 # Midtrans' own settings keep Midtrans' names (MIDTRANS_SERVER_KEY, ...).

@@ -7,6 +7,7 @@ class SubscriptionsConfig(AppConfig):
     verbose_name = "Subscriptions and billing"
 
     def ready(self) -> None:
+        from . import checks  # noqa: F401 (registers the system checks)
         from .signals import connect_dispatchers
 
         connect_dispatchers()

@@ -6,10 +6,22 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
 
-from .models import Invoice, InvoiceLine, Payment, Plan, Subscription
+from .models import (
+    Invoice,
+    InvoiceLine,
+    Payment,
+    Plan,
+    Refund,
+    RefundKind,
+    RefundStatus,
+    Subscription,
+)
+from .money import ZERO
 
 
 def plan_catalogue() -> QuerySet[Plan]:
@@ -85,7 +97,7 @@ def invoice_timeline(invoice: Invoice) -> list[TimelineEntry]:
                 invoice.issued_at,
                 "invoice",
                 f"Issued as {invoice.number}",
-                f"due {invoice.due_date:%d %b %Y}",
+                f"due {timezone.localtime(invoice.due_date):%d %b %Y}",
             )
         )
     if invoice.paid_at:
@@ -162,3 +174,118 @@ def subscription_upcoming_period(
         return renewal_period(subscription)
     except BillingError:
         return None
+
+
+# --- An invoice's money: what paid it, what went back, what arrived too late ---------------
+
+
+def invoices_with_refunds(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
+    """``queryset`` with each invoice's payments and their refunds prefetched (what
+    ``invoice_money`` reads): two more queries at most, whatever the number of invoices.
+    A queryset that already prefetches ``payments`` keeps its own order for them."""
+    return queryset.prefetch_related(
+        Prefetch("payments__refunds", queryset=Refund.objects.order_by("created_at", "pk"))
+    )
+
+
+@dataclass(frozen=True)
+class RefundEntry:
+    """One refund as the invoice shows it. ``destination`` is a ``RefundDestination``
+    value, or "" (and ``at`` None) for money refunded before refunds were itemised,
+    known only from ``Payment.refunded_amount``."""
+
+    amount: Decimal
+    at: datetime.datetime | None
+    destination: str
+    status: str  # a RefundStatus
+    reason: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == RefundStatus.SUCCEEDED
+
+
+@dataclass(frozen=True)
+class Overpayment:
+    """Money that arrived for the invoice when it was already paid or void: it paid
+    nothing, and ``returns`` are the refunds that send it back."""
+
+    payment: Payment
+    amount: Decimal
+    returns: tuple[RefundEntry, ...]
+
+
+@dataclass(frozen=True)
+class InvoiceMoney:
+    """What an invoice's money came to. ``paid``: what the payments that paid it
+    brought (an overpayment paid nothing); ``refunds``: refunds of those payments
+    (an overpayment's return is in ``overpayments``); ``due``: what is still asked
+    for, nothing once the invoice is paid or void."""
+
+    currency: str
+    total: Decimal
+    paid: Decimal
+    refunds: tuple[RefundEntry, ...]
+    overpayments: tuple[Overpayment, ...]
+    due: Decimal
+
+    @property
+    def refunded(self) -> Decimal:
+        return sum((refund.amount for refund in self.refunds if refund.succeeded), ZERO)
+
+    @property
+    def net_paid(self) -> Decimal:
+        return self.paid - self.refunded
+
+
+def _refund_entries(payment: Payment) -> tuple[list[RefundEntry], list[RefundEntry]]:
+    """A paid payment's refunds as ``(refunds, returns of an overpayment)``, oldest
+    first. All of a payment that paid nothing goes back as a return, whatever kind of
+    refund sent it. The part of ``refunded_amount`` no Refund row records (refunded
+    before refunds were itemised) is one more entry, so the figures always add up."""
+    all_overpaid = payment.overpaid_amount == payment.gross_amount
+    refunds: list[RefundEntry] = []
+    returns: list[RefundEntry] = []
+    for refund in payment.refunds.all():
+        entry = RefundEntry(
+            amount=refund.amount,
+            at=refund.completed_at or refund.created_at,
+            destination=refund.destination,
+            status=refund.status,
+            reason=refund.reason,
+        )
+        is_return = all_overpaid or refund.kind == RefundKind.OVERPAYMENT
+        (returns if is_return else refunds).append(entry)
+    recorded = sum((entry.amount for entry in refunds + returns if entry.succeeded), ZERO)
+    if payment.refunded_amount > recorded:
+        unrecorded = RefundEntry(
+            payment.refunded_amount - recorded, None, "", RefundStatus.SUCCEEDED
+        )
+        (returns if payment.overpaid_amount else refunds).append(unrecorded)
+    return refunds, returns
+
+
+def invoice_money(invoice: Invoice) -> InvoiceMoney:
+    """The invoice's money from its paid payments and their refunds, as prefetched by
+    ``invoices_with_refunds`` (no queries then)."""
+    paid = ZERO
+    refunds: list[RefundEntry] = []
+    overpayments: list[Overpayment] = []
+    payments = sorted(
+        (payment for payment in invoice.payments.all() if payment.is_paid),
+        key=lambda payment: (payment.created_at, payment.pk),
+    )
+    for payment in payments:
+        paid += payment.gross_amount - payment.overpaid_amount
+        payment_refunds, returns = _refund_entries(payment)
+        refunds += payment_refunds
+        if payment.overpaid_amount:
+            overpayments.append(Overpayment(payment, payment.overpaid_amount, tuple(returns)))
+    return InvoiceMoney(
+        currency=invoice.currency,
+        total=invoice.total,
+        paid=paid,
+        refunds=tuple(refunds),
+        overpayments=tuple(overpayments),
+        due=max(invoice.total - paid, ZERO) if invoice.is_payable else ZERO,
+    )

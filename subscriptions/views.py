@@ -2,7 +2,9 @@
 
 It stands in for Midtrans' Snap page. It exists only while the sandbox is the active
 gateway (and allowed: DEBUG, or SUBSCRIPTIONS_SANDBOX_ALLOWED), and only for the
-payment's owner; anyone else gets a 404. Choosing an outcome sends a signed,
+payment's owner, signed in, or for the browser that started the payment from the
+invoice's signed hosted link (``sandbox_page_allowed``); anyone else, token or not,
+gets the 404 of an unknown token and moves nothing. Choosing an outcome sends a signed,
 Midtrans-format notification over HTTP to our own webhook, then returns the browser
 to the shop's finish URL, as Snap does. The page never changes a payment itself.
 """
@@ -15,6 +17,7 @@ from django import forms
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from .gateways.registry import active_gateway_name
@@ -26,6 +29,7 @@ from .gateways.sandbox import (
     finish_redirect,
     finish_url_from,
     sandbox_allowed,
+    sandbox_page_allowed,
 )
 from .gateways.snap import gateway_amount, item_details
 from .models import Payment, PaymentStatus
@@ -47,17 +51,17 @@ def _sandbox_gateway() -> SandboxGateway:
     return SandboxGateway()
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 def sandbox_pay(request: HttpRequest, token: str) -> HttpResponse:
-    # Like Midtrans' own Snap page, the unguessable token is the permission: whoever
-    # started the checkout holds it, signed in or not (the hosted invoice page lets a
-    # signed-out email reader pay). An unknown token is a 404.
     gateway = _sandbox_gateway()
     payment = get_object_or_404(
         Payment.objects.select_related("invoice"),
         snap_token=token,
         gateway=gateway.name,
     )
+    if not sandbox_page_allowed(request, payment):
+        raise Http404("No such payment.")
     signed_finish = request.POST.get("finish") or request.GET.get("finish") or ""
     finish_url = finish_url_from(signed_finish)
     expires_at = checkout_expires_at(payment)

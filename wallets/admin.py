@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import admin
 
 from subscriptions.admin.billing import InvoiceAdmin, action_with_form, latest_paid_payment
+from subscriptions.admin.permissions import permission_check
 from subscriptions.models import RefundDestination
 from subscriptions.services import payment_refund
 
@@ -65,6 +66,7 @@ class WalletAdmin(admin.ModelAdmin):
     readonly_fields = ("user", "currency", "balance", "created_at", "updated_at")
     fields = ("user", "currency", "balance", "auto_pay", "created_at", "updated_at")
     actions = ("adjust_balance",)
+    has_adjust_wallet_permission = permission_check("wallets.adjust_wallet")
 
     def has_add_permission(self, request):
         return False
@@ -76,7 +78,9 @@ class WalletAdmin(admin.ModelAdmin):
     def balance_display(self, obj: Wallet) -> str:
         return obj.balance_display
 
-    @admin.action(description="Adjust balance (credit or debit, with a reason)")
+    @admin.action(
+        description="Adjust balance (credit or debit, with a reason)", permissions=["adjust_wallet"]
+    )
     def adjust_balance(self, request, queryset):
         return action_with_form(
             self,
@@ -123,7 +127,10 @@ class WalletRefundForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=200)
 
 
-@admin.action(description="Refund to the customer's wallet (with a reason)")
+# InvoiceAdmin.has_refund_payment_permission: the same permission as a gateway refund.
+@admin.action(
+    description="Refund to the customer's wallet (with a reason)", permissions=["refund_payment"]
+)
 def refund_to_wallet(modeladmin, request, queryset):
     return action_with_form(
         modeladmin,

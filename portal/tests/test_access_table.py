@@ -4,12 +4,18 @@
 The URL's objects (subscription, invoice, payment, top-up, notification...) belong to
 the owner, alice; "other" is bob, signed in; "staff" is a superuser, who in the portal is
 just another customer (someone else's invoice is a 404 for staff too: staff work in the
-admin). The patterns are read from the resolver, so a URL added without a row here
-fails ``test_every_url_pattern_has_a_row_for_each_method``.
+admin). Two more staff roles are the groups shipped for the billing admin: "support"
+("Billing support": sees the billing records, acts on none) and "operator" ("Billing
+operator": also runs the actions). Outside the admin's model pages and actions they
+get what staff get, so their columns are written only where they differ.
+The patterns are read from the resolver, so a URL added without a row here fails
+``test_every_url_pattern_has_a_row_for_each_method``; every admin action has a row too
+(``ADMIN_ACTIONS``, checked by ``test_every_admin_action_has_a_row``).
 
 Reading a row: ``LOGIN`` is a redirect to the sign-in page that comes back (``next``),
 ``ADMIN_LOGIN`` the same for the admin, ``Redirect("/x")`` a redirect to a path starting
-with ``/x``; a number is the exact status code.
+with ``/x``; a number is the exact status code; ``RAN`` and ``REFUSED`` say whether an
+admin action's POST ran it.
 """
 
 from __future__ import annotations
@@ -26,7 +32,10 @@ from urllib.parse import unquote
 
 import pytest
 import time_machine
-from django.test import Client
+from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.messages import get_messages
+from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
@@ -60,18 +69,50 @@ GATEWAY = Redirect("/sandbox/pay/")  # the sandbox's stand-in for Snap's payment
 NOTIFICATIONS = Redirect("/billing/notifications/")
 REAUTH = Redirect("/accounts/reauthenticate/")  # allauth: "confirm your password first"
 
-Expected = int | Redirect
+ACTION_FORM = "admin/subscriptions/action_reason.html"  # an action asking for its details
+
+
+def messages_of(response) -> list[str]:
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+@dataclass(frozen=True)
+class Action:
+    """The answer to an admin action's POST to a changelist: ``ran`` if the action ran (its
+    form asking for details, or its result and messages), else refused. Django refuses an
+    action the user may not run with "No action selected." (or, when the user may run no
+    action on that list, shows the list again)."""
+
+    ran: bool
+
+    def matches(self, response, path: str) -> bool:
+        if response.status_code == 200:
+            ran = any(template.name == ACTION_FORM for template in response.templates)
+        elif response.status_code == 302:
+            ran = "No action selected." not in messages_of(response)
+        else:
+            return False
+        return ran == self.ran
+
+    def __str__(self) -> str:
+        return "the action ran" if self.ran else "the action refused"
+
+
+RAN, REFUSED = Action(ran=True), Action(ran=False)
+
+Expected = int | Redirect | Action
 
 
 def matches(expected: Expected, response, path: str) -> bool:
-    if isinstance(expected, Redirect):
+    if isinstance(expected, (Redirect, Action)):
         return expected.matches(response, path)
     return response.status_code == expected
 
 
 def describe(response) -> str:
     if response.status_code in (301, 302, 303, 307, 308):
-        return f"{response.status_code} to {response['Location']}"
+        said = "; ".join(messages_of(response))
+        return f"{response.status_code} to {response['Location']}" + (f" ({said})" if said else "")
     return str(response.status_code)
 
 
@@ -83,6 +124,14 @@ class World:
 
     def __init__(self, alice, bob, staff):
         self.alice, self.bob, self.staff = alice, bob, staff
+
+    @cached_property
+    def support(self):
+        return billing_staff("support@example.com", "Billing support")
+
+    @cached_property
+    def operator(self):
+        return billing_staff("operator@example.com", "Billing operator")
 
     @cached_property
     def plan(self):
@@ -229,6 +278,17 @@ class World:
             return links.hosted_invoice_token(self.invoice.pk)
 
 
+def billing_staff(email: str, group: str):
+    """A staff user (not a superuser) in one of the groups the portal's migration ships."""
+    from django.contrib.auth.models import Group
+
+    from subscriptions.tests.factories import UserFactory
+
+    user = UserFactory(email=email, is_staff=True)
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
 # URL arguments, read from the owner's objects.
 SUBSCRIPTION = attrgetter("subscription.pk")
 INVOICE = attrgetter("invoice.pk")
@@ -259,9 +319,11 @@ class Row:
     staff: Expected
     args: dict[str, Callable[[World], Any]] = field(default_factory=dict)
     variant: str = ""
-    data: Any = None
+    data: Any = None  # a dict, a JSON string, or a function of the World giving a dict
     content_type: str | None = None
     path: str = ""  # for patterns without a name: the path to request
+    support: Expected | None = None  # None: what staff get
+    operator: Expected | None = None
 
     def __str__(self) -> str:
         return " ".join(part for part in (self.method, self.url, self.variant) if part)
@@ -271,8 +333,12 @@ class Row:
             return self.path.format(**{key: get(world) for key, get in self.args.items()})
         return reverse(self.url, kwargs={key: get(world) for key, get in self.args.items()})
 
+    def build_data(self, world: World) -> Any:
+        return self.data(world) if callable(self.data) else self.data
+
     def expected(self, role: str) -> Expected:
-        return getattr(self, role)
+        expected = getattr(self, role)
+        return self.staff if expected is None else expected
 
 
 def R(url, method, anonymous, owner, other, staff, *, variant="", data=None, **args) -> Row:
@@ -288,6 +354,8 @@ ACCESS: list[Row] = [
     #  url                                   method anonymous  owner  other  staff
     R("healthz",                             GET,   200,       200,   200,   200),
     R("healthz",                             POST,  200,       200,   200,   200),
+    R("readyz",                              GET,   200,       200,   200,   200),
+    R("readyz",                              POST,  200,       200,   200,   200),
     # Customer portal: sign in first (and come back); one's own pages; a GET page refuses
     # POST; an action refuses GET; another customer's object does not exist (404).
     R("portal:home",                         GET,   DASHBOARD, DASHBOARD, DASHBOARD, DASHBOARD),
@@ -367,11 +435,12 @@ ACCESS: list[Row] = [
     R("hosted:pay",                          POST,  GATEWAY,   GATEWAY, GATEWAY, GATEWAY, token=HOSTED),
     R("hosted:pay",                          POST,  410,       410,   410,   410, token=EXPIRED_HOSTED, variant="expired link"),
     R("hosted:pay",                          POST,  404,       404,   404,   404, token=constant("1:forged:signature"), variant="altered link"),
-    # The sandbox's payment page, like Snap's, is opened by its unguessable token.
-    R("subscriptions:sandbox_pay",           GET,   200,       200,   200,   200, token=SNAP_TOKEN),
+    # The sandbox's payment page: its owner's (or the browser's that started the payment
+    # from the hosted link, test_sandbox_access.py); the token alone opens nothing.
+    R("subscriptions:sandbox_pay",           GET,   404,       200,   404,   404, token=SNAP_TOKEN),
     R("subscriptions:sandbox_pay",           GET,   404,       404,   404,   404, token=constant("guessed"), variant="unknown token"),
     # Without an outcome chosen: refused, nothing delivered.
-    R("subscriptions:sandbox_pay",           POST,  400,       400,   400,   400, token=SNAP_TOKEN),
+    R("subscriptions:sandbox_pay",           POST,  404,       400,   404,   404, token=SNAP_TOKEN),
     # The webhook: POST only, no session needed; unsigned is refused.
     R("subscriptions:midtrans_webhook",      GET,   405,       405,   405,   405),
     R("subscriptions:midtrans_webhook",      POST,  400,       400,   400,   400, data="not json", variant="not JSON"),
@@ -460,14 +529,16 @@ ACCESS.append(
 )
 
 
-# Every model in the admin: the object its URLs open, and whether staff may add and
-# delete (viewing and the change page are always open to staff; lifecycle fields are
-# read-only there, and money moves only through the actions, which call the services).
+# Every model in the admin: the object its URLs open, whether staff may add and delete
+# (viewing and the change page are always open to staff; lifecycle fields are read-only
+# there, and money moves only through the actions, which call the services), and whether
+# the billing groups may see it (they may view, never add, change or delete).
 @dataclass(frozen=True)
 class AdminModel:
     obj: str  # the World attribute
     add: bool
     delete: bool
+    billing: bool = False  # the billing groups' "view" permission covers it
 
 
 ADMIN_MODELS = {
@@ -476,17 +547,19 @@ ADMIN_MODELS = {
     "account/emailaddress": AdminModel("email_address", add=True, delete=True),
     "mfa/authenticator": AdminModel("authenticator", add=True, delete=True),
     "django_tasks_database/dbtaskresult": AdminModel("task_result", add=False, delete=False),
-    "subscriptions/plan": AdminModel("plan", add=True, delete=True),
-    "subscriptions/subscription": AdminModel("subscription", add=False, delete=False),
-    "subscriptions/invoice": AdminModel("invoice", add=False, delete=False),
-    "subscriptions/overdueinvoice": AdminModel("invoice", add=False, delete=False),
-    "subscriptions/payment": AdminModel("payment", add=False, delete=False),
-    "subscriptions/webhooklog": AdminModel("webhook_log", add=False, delete=False),
-    "wallets/wallet": AdminModel("wallet", add=False, delete=False),
-    "wallets/wallettransaction": AdminModel("wallet_transaction", add=False, delete=False),
-    "wallets/topup": AdminModel("topup", add=False, delete=False),
-    "portal/notification": AdminModel("notification", add=False, delete=True),
-    "portal/sentemail": AdminModel("sent_email", add=False, delete=False),
+    "subscriptions/plan": AdminModel("plan", add=True, delete=True, billing=True),
+    "subscriptions/subscription": AdminModel("subscription", add=False, delete=False, billing=True),
+    "subscriptions/invoice": AdminModel("invoice", add=False, delete=False, billing=True),
+    "subscriptions/overdueinvoice": AdminModel("invoice", add=False, delete=False, billing=True),
+    "subscriptions/payment": AdminModel("payment", add=False, delete=False, billing=True),
+    "subscriptions/webhooklog": AdminModel("webhook_log", add=False, delete=False, billing=True),
+    "wallets/wallet": AdminModel("wallet", add=False, delete=False, billing=True),
+    "wallets/wallettransaction": AdminModel(
+        "wallet_transaction", add=False, delete=False, billing=True
+    ),
+    "wallets/topup": AdminModel("topup", add=False, delete=False, billing=True),
+    "portal/notification": AdminModel("notification", add=False, delete=True, billing=True),
+    "portal/sentemail": AdminModel("sent_email", add=False, delete=False, billing=True),
 }
 
 
@@ -494,12 +567,15 @@ def admin_rows(model: str, spec: AdminModel) -> list[Row]:
     name = f"admin:{model.replace('/', '_')}"
     obj = {"object_id": attrgetter(f"{spec.obj}.pk")}
     denied = (ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN)
+    seen = 200 if spec.billing else 403  # what the billing groups get on a viewing page
+    groups = {"support": seen, "operator": seen}
+    no_change = {"support": 403, "operator": 403}
     rows = [
-        Row(f"{name}_changelist", GET, *denied, 200),
-        Row(f"{name}_add", GET, *denied, 200 if spec.add else 403),
-        Row(f"{name}_change", GET, *denied, 200, obj),
-        Row(f"{name}_history", GET, *denied, 200, obj),
-        Row(f"{name}_delete", GET, *denied, 200 if spec.delete else 403, obj),
+        Row(f"{name}_changelist", GET, *denied, 200, **groups),
+        Row(f"{name}_add", GET, *denied, 200 if spec.add else 403, **no_change),
+        Row(f"{name}_change", GET, *denied, 200, obj, **groups),
+        Row(f"{name}_history", GET, *denied, 200, obj, **groups),
+        Row(f"{name}_delete", GET, *denied, 200 if spec.delete else 403, obj, **no_change),
         # The bare object URL is an old form of the change page's.
         Row(
             f"admin/{model}/<path:object_id>/",
@@ -513,7 +589,12 @@ def admin_rows(model: str, spec: AdminModel) -> list[Row]:
     if model == "auth/user":
         rows.append(
             Row(
-                "admin:auth_user_password_change", GET, *denied, 200, {"id": attrgetter("alice.pk")}
+                "admin:auth_user_password_change",
+                GET,
+                *denied,
+                200,
+                {"id": attrgetter("alice.pk")},
+                **no_change,
             )
         )
     return rows
@@ -521,6 +602,93 @@ def admin_rows(model: str, spec: AdminModel) -> list[Row]:
 
 for _model, _spec in ADMIN_MODELS.items():
     ACCESS.extend(admin_rows(_model, _spec))
+
+
+# Every admin action of our apps and the permission it needs (README, "Security", lists
+# the same). Posted as a crafted request (the action and a selected row; an action that
+# asks for details answers with its form first): staff and operators run it, support is
+# refused. Django's own delete_selected is the delete permission's (the delete rows).
+@dataclass(frozen=True)
+class AdminAction:
+    model: str
+    name: str
+    permission: str
+    obj: str  # the World attribute selected
+
+
+MANAGE = "subscriptions.manage_subscription"
+VOID = "subscriptions.void_invoice"
+PAID_OFFLINE = "subscriptions.mark_invoice_paid_offline"
+COLLECT = "subscriptions.collect_invoice"
+REFUND = "subscriptions.refund_payment"
+CHECK = "subscriptions.check_payment"
+REPROCESS = "subscriptions.reprocess_webhooklog"
+ADJUST = "wallets.adjust_wallet"
+
+INVOICE_ACTIONS = {
+    "void_invoices": VOID,
+    "mark_paid_offline": PAID_OFFLINE,
+    "retry_collection": COLLECT,
+    "mark_overdue": COLLECT,
+    "mark_uncollectible": COLLECT,
+    "resend_invoice_email": COLLECT,
+    "refund_through_gateway": REFUND,
+    "refund_to_wallet": REFUND,
+}
+
+ADMIN_ACTIONS: list[AdminAction] = [
+    *(
+        AdminAction("subscriptions/subscription", name, MANAGE, "subscription")
+        for name in (
+            "pause_now",
+            "resume_now",
+            "cancel_at_period_end_action",
+            "cancel_now",
+            "undo_cancel",
+            "expire_now",
+        )
+    ),
+    # The overdue queue is the invoice admin on a proxy: the same actions, the same rules.
+    *(
+        AdminAction(model, name, permission, "invoice")
+        for model in ("subscriptions/invoice", "subscriptions/overdueinvoice")
+        for name, permission in INVOICE_ACTIONS.items()
+    ),
+    AdminAction("subscriptions/payment", "check_status", CHECK, "payment"),
+    AdminAction("subscriptions/payment", "approve_challenge", CHECK, "payment"),
+    AdminAction("subscriptions/payment", "deny_challenge", CHECK, "payment"),
+    AdminAction("subscriptions/payment", "refund", REFUND, "payment"),
+    AdminAction("subscriptions/webhooklog", "reprocess", REPROCESS, "webhook_log"),
+    AdminAction("wallets/wallet", "adjust_balance", ADJUST, "wallet"),
+    # allauth's, re-registered by the portal so that it needs the change permission.
+    AdminAction(
+        "account/emailaddress", "make_verified", "account.change_emailaddress", "email_address"
+    ),
+]
+
+
+def action_row(action: AdminAction) -> Row:
+    def data(world: World) -> dict:
+        selected = getattr(world, action.obj).pk
+        return {"action": action.name, ACTION_CHECKBOX_NAME: [selected]}
+
+    # The groups do not even see a list outside billing (403): allauth's email addresses.
+    billing = ADMIN_MODELS[action.model].billing
+    return Row(
+        f"admin:{action.model.replace('/', '_')}_changelist",
+        POST,
+        ADMIN_LOGIN,
+        ADMIN_LOGIN,
+        ADMIN_LOGIN,
+        RAN,
+        data=data,
+        variant=f"action {action.name}",
+        support=REFUSED if billing else 403,
+        operator=RAN if billing else 403,
+    )
+
+
+ACCESS.extend(action_row(action) for action in ADMIN_ACTIONS)
 
 
 # --- The resolver ------------------------------------------------------------------------
@@ -549,23 +717,25 @@ def url_patterns(patterns=None, prefix: str = "", namespace: str = "") -> list[P
     return found
 
 
-ROLES = ("anonymous", "other", "staff", "owner")  # the owner acts last: its actions change state
+# The owner acts last: its actions change state. Support is refused before the
+# operator acts, so what support sees is the state staff left.
+ROLES = ("anonymous", "other", "staff", "support", "operator", "owner")
 
 
 def client_for(role: str, world: World, **kwargs) -> Client:
     client = Client(**kwargs)
-    user = {"owner": world.alice, "other": world.bob, "staff": world.staff}.get(role)
-    if user is not None:
-        client.force_login(user)
+    if role != "anonymous":
+        client.force_login(getattr(world, {"owner": "alice", "other": "bob"}.get(role, role)))
     return client
 
 
-def request(client: Client, row: Row, path: str):
+def request(client: Client, row: Row, path: str, world: World):
+    data = row.build_data(world)
     if row.method == GET:
         return client.get(path)
     if row.content_type:
-        return client.post(path, data=row.data, content_type=row.content_type)
-    return client.post(path, data=row.data or {})
+        return client.post(path, data=data, content_type=row.content_type)
+    return client.post(path, data=data or {})
 
 
 # --- Tests ---------------------------------------------------------------------------------
@@ -596,8 +766,34 @@ def test_each_role_gets_exactly_what_the_table_says(row: Row, world: World):
     wrong = []
     for role in ROLES:
         client = client_for(role, world)
-        response = request(client, row, path)
+        response = request(client, row, path, world)
         expected = row.expected(role)
         if not matches(expected, response, path):
             wrong.append(f"{role}: expected {expected}, got {describe(response)}")
     assert not wrong, f"{row.method} {path}\n  " + "\n  ".join(wrong)
+
+
+def registered_actions() -> dict[tuple[str, str], Callable]:
+    """Every action the admin offers a superuser, by (``app/model``, name)."""
+    from django.contrib.auth.models import User
+
+    request = RequestFactory().get("/admin/")
+    request.user = User(is_active=True, is_staff=True, is_superuser=True)
+    return {
+        (f"{model._meta.app_label}/{model._meta.model_name}", name): func
+        for model, model_admin in admin.site._registry.items()
+        for name, (func, _, _) in model_admin.get_actions(request).items()
+        if name != "delete_selected"  # Django's, needs the delete permission (the delete rows)
+    }
+
+
+def test_every_admin_action_has_a_row_and_declares_its_permission():
+    actions = registered_actions()
+    rows = {(action.model, action.name) for action in ADMIN_ACTIONS}
+    assert sorted(actions.keys() - rows) == [], "admin actions without a row in ADMIN_ACTIONS"
+    assert sorted(rows - actions.keys()) == [], "rows in ADMIN_ACTIONS for no admin action"
+    # Without allowed_permissions Django lets anyone who may view the list run the action.
+    undeclared = sorted(
+        key for key, func in actions.items() if not getattr(func, "allowed_permissions", ())
+    )
+    assert undeclared == [], "admin actions that any viewer may run"

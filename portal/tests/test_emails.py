@@ -20,6 +20,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
+from conftest import local_day
 from portal import emails
 from portal.models import Notification, SentEmail
 from subscriptions import services
@@ -84,6 +85,7 @@ def test_paying_a_sign_up_sends_one_welcome_and_one_receipt(
     assert "Rp 150.000" in receipt.body
 
 
+@pytest.mark.clock_sensitive
 def test_signing_up_sends_the_invoice_with_a_pay_link_after_the_commit(
     alice, django_capture_on_commit_callbacks
 ):
@@ -96,6 +98,11 @@ def test_signing_up_sends_the_invoice_with_a_pay_link_after_the_commit(
     assert f"Invoice: {invoice.number}" in body
     assert "Pay now (no sign-in needed): http://testserver/i/" in body
     assert "starts as soon as this invoice is paid" in body
+    due = local_day(invoice.due_date)  # Jakarta's day, whatever the hour in UTC
+    assert mail.outbox[0].subject.endswith(f", due {due}")
+    assert f"Due on:  {due}" in body
+    banner = Notification.objects.get(kind="invoice_issued")
+    assert banner.message.endswith(f"due on {due}.")
 
 
 def test_a_renewal_paid_from_the_wallet_at_once_sends_only_the_receipt(
@@ -122,6 +129,7 @@ def test_a_renewal_paid_from_the_wallet_at_once_sends_only_the_receipt(
     assert not Notification.objects.filter(kind="invoice_issued", dismissed_at=None).exists()
 
 
+@pytest.mark.clock_sensitive
 def test_cancelling_at_the_period_end_sends_the_notice_then_the_final_email(
     alice, django_capture_on_commit_callbacks
 ):
@@ -137,7 +145,7 @@ def test_cancelling_at_the_period_end_sends_the_notice_then_the_final_email(
     assert kinds() == ["subscription_cancel_scheduled", "subscription_ended"]
     notice = mail.outbox[0]
     assert "Keep my subscription" in notice.alternatives[0][0]
-    assert "ends on" in notice.subject
+    assert notice.subject.endswith(f"ends on {local_day(subscription.current_period_end)}")
 
 
 # --- delivery: idempotent, retried, recorded ---------------------------------------------

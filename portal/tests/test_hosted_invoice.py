@@ -11,9 +11,23 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.db import reset_queries
 from django.urls import reverse
 
+from conftest import local, local_day
 from portal import links
+from portal.tests.test_invoice_refunds import (
+    LATE,
+    history,
+    insert,
+    one,
+    paid_invoice,
+    queries,
+    refund,
+    settled,
+    texts,
+    void,
+)
 from subscriptions import services
 from subscriptions.gateways.sandbox import finish_url_from
 from subscriptions.models import Payment
@@ -56,6 +70,7 @@ def pay(invoice) -> str:
     return page(invoice) + "pay/"
 
 
+@pytest.mark.clock_sensitive
 def test_the_page_shows_the_invoice_and_nothing_else(client, invoice):
     response = client.get(page(invoice))
 
@@ -63,7 +78,11 @@ def test_the_page_shows_the_invoice_and_nothing_else(client, invoice):
     body = response.content.decode()
     assert invoice.number in body
     assert "Rp 150.000" in body
-    assert invoice.lines.get().description in body
+    assert f"Due on {local_day(invoice.due_date)}" in body.replace("\u00a0", " ")
+    line = invoice.lines.get()
+    assert line.description in body
+    start, end = local(line.period_start), local(line.period_end)
+    assert line.description == f"Pro ({start:%d %b %Y} – {end:%d %b %Y})"
     assert 'aria-label="Main"' not in body  # no portal navigation
     assert reverse("account_login") not in body
     assert reverse("portal:dashboard") not in body
@@ -182,3 +201,66 @@ def test_paying_needs_a_post_with_the_csrf_token(alice, invoice, sandbox):
     assert strict.get(pay(invoice)).status_code == 405
     assert strict.post(pay(invoice)).status_code == 403
     assert not Payment.objects.exists()
+
+
+# --- After a refund, an overpayment or a void (issue 12) -----------------------------------
+
+
+def test_the_page_shows_a_refund_to_the_wallet_with_paid_refunded_and_net(client, alice):
+    invoice, payment = paid_invoice(alice)
+    refund(payment, 50000, destination="wallet", reason="Two weeks of downtime")
+
+    html = client.get(page(invoice)).content.decode()
+
+    assert one(html, "amount-paid") == "Amount paid Rp 233.301"
+    assert one(html, "amount-refunded") == "Refunded -Rp 50.000"
+    assert one(html, "net-paid") == "Net paid Rp 183.301"
+    (line,) = texts(html, "refund-line")
+    assert "1 Jan 2027" in line  # 31 Dec 18:30 UTC is 1 Jan in Jakarta
+    assert "Wallet" in line
+    assert "Two weeks of downtime" in line
+    assert "-Rp 50.000" in line
+    assert one(html, "payment-refunded") == "Rp 50.000 of Rp 233.301 refunded"
+
+
+def test_the_page_shows_a_refund_in_progress_and_an_overpayment_returned(client, alice):
+    invoice, payment = paid_invoice(alice, "150000")
+    refund(payment, 20000, destination="gateway", status="pending")
+    late = settled(invoice, "150000", at=LATE, overpaid=True)
+    refund(late, 150000, destination="gateway", kind="overpayment")
+
+    html = client.get(page(invoice)).content.decode()
+
+    (line,) = texts(html, "refund-line")
+    assert "In progress" in line
+    assert "Card or account" in line
+    assert texts(html, "amount-refunded") == []
+    assert one(html, "amount-paid") == "Amount paid Rp 150.000"
+    assert one(html, "overpayment") == (
+        "Rp 150.000 arrived after the invoice was paid — returned to your card or account."
+    )
+
+
+def test_a_voided_invoice_says_when_and_why(client, alice):
+    invoice = void(insert(InvoiceFactory.build(user=alice, status="open")), "Plan withdrawn")
+
+    html = client.get(page(invoice)).content.decode()
+
+    assert one(html, "void-note") == "Voided on 5 Dec 2026: Plan withdrawn"
+    assert f'action="{pay(invoice)}"' not in html
+
+
+def test_the_page_runs_the_same_queries_with_many_refunds(
+    client, alice, django_assert_max_num_queries
+):
+    plan = PlanFactory(name="Pro")
+    (small,) = history(alice, plan, 1, refunds_each=1)
+    (large,) = history(alice, plan, 1, refunds_each=20)
+
+    one_refund = queries(lambda: client.get(page(small)))
+    reset_queries()
+    with django_assert_max_num_queries(len(one_refund)):
+        html = client.get(page(large)).content.decode()
+
+    assert len(texts(html, "refund-line")) == 40
+    assert len(one_refund) <= 6, one_refund

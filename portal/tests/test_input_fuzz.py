@@ -172,13 +172,13 @@ TARGETS = [
     Target("dismiss: where to go back", OWNER, POST, lambda w, v: (reverse("portal:notification_dismiss", args=[w.notification.pk]), {"next": v}), TEXT),
     Target("dismiss all: where to go back", OWNER, POST, form("portal:notifications_dismiss_all", "next"), TEXT),
     Target("email preview kind", STAFF, GET, in_path("/billing/emails/{value}/"), TEXT),
-    # The hosted invoice page and the sandbox's payment page (no session needed)
+    # The hosted invoice page (no session needed) and the sandbox's payment page (its owner's)
     Target("hosted link token", ANONYMOUS, GET, in_path("/i/{value}/"), TEXT),
     Target("hosted link token, paying", ANONYMOUS, POST, in_path("/i/{value}/pay/"), TEXT),
     Target("hosted page ?order= and ?t=", ANONYMOUS, GET, lambda w, v: (reverse("hosted:invoice", args=[w.hosted_token]), {"order": v, "t": v}), EVERYTHING),
-    Target("sandbox page token", ANONYMOUS, GET, in_path("/sandbox/pay/{value}/"), TEXT),
-    Target("sandbox page ?finish=", ANONYMOUS, GET, lambda w, v: (reverse("subscriptions:sandbox_pay", args=[w.payment.snap_token]), {"finish": v}), TEXT),
-    Target("sandbox outcome", ANONYMOUS, POST, lambda w, v: (reverse("subscriptions:sandbox_pay", args=[w.payment.snap_token]), {"outcome": v, "payment_type": v}), TEXT),
+    Target("sandbox page token", OWNER, GET, in_path("/sandbox/pay/{value}/"), TEXT),
+    Target("sandbox page ?finish=", OWNER, GET, lambda w, v: (reverse("subscriptions:sandbox_pay", args=[w.payment.snap_token]), {"finish": v}), TEXT),
+    Target("sandbox outcome", OWNER, POST, lambda w, v: (reverse("subscriptions:sandbox_pay", args=[w.payment.snap_token]), {"outcome": v, "payment_type": v}), TEXT),
     # Accounts
     Target("sign-in ?next=", ANONYMOUS, GET, query("account_login", "next"), TEXT),
     Target("sign-in email", ANONYMOUS, POST, form("account_login", "login", {"password": "x"}), TEXT),

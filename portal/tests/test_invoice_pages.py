@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from pypdf import PdfReader
 
+from conftest import local_day
 from portal.invoice_pdf import render_pdf
 from subscriptions.models import Invoice, Payment
 from subscriptions.services import (
@@ -291,6 +292,7 @@ def test_the_list_runs_the_same_queries_with_a_thousand_invoices(
 
 
 @pytest.mark.django_db
+@pytest.mark.clock_sensitive
 def test_the_detail_shows_number_dates_lines_with_proration_totals_and_payments(
     signed_in, alice, pro
 ):
@@ -304,7 +306,10 @@ def test_the_detail_shows_number_dates_lines_with_proration_totals_and_payments(
         f'<h1 class="text-2xl font-semibold tracking-tight text-gray-900">{invoice.number}</h1>'
         in page
     )
-    assert invoice.issued_at.strftime("%-d %b %Y") in page
+    # The portal's time zone (Asia/Jakarta), not UTC: a day apart for 7 hours of each day.
+    issued, due = local_day(invoice.issued_at), local_day(invoice.due_date)
+    assert f'Date of issue</td><td class="inv-num">{issued}</td>' in page
+    assert f'Due date</td><td class="inv-num">{due}</td>' in page
     assert "Unused time on Starter" in page
     assert "Remaining time on Pro" in page
     assert page.count('data-testid="proration"') == 2  # the setup line is not prorated
@@ -344,14 +349,16 @@ def test_an_open_invoice_the_wallet_cannot_cover_links_to_a_top_up(signed_in, al
 
 
 @pytest.mark.django_db
+@pytest.mark.clock_sensitive
 def test_a_paid_invoice_says_when_and_offers_no_payment(signed_in, alice, pro):
     invoice = simple_invoice(alice, pro)
     funded_wallet(alice, 200000)
     wallet_pay_invoice(invoice=invoice, user=alice)
+    invoice.refresh_from_db()
 
     page = text(signed_in.get(detail_url(invoice)))
 
-    assert "Rp 150.000 paid on" in page
+    assert f"Rp 150.000 paid on {local_day(invoice.paid_at)}" in page
     assert "Wallet balance" in page  # the payment's method
     assert "Pay from wallet" not in page
     assert reverse("checkout:pay", args=[invoice.pk]) not in page
@@ -466,10 +473,12 @@ def test_the_pdf_is_a_real_pdf_named_after_the_invoice(signed_in, alice, pro):
 
 
 @pytest.mark.django_db
+@pytest.mark.clock_sensitive
 def test_the_pdf_and_the_page_come_from_the_same_template(signed_in, alice, pro):
     invoice = upgrade_invoice(alice, pro)
     funded_wallet(alice, 500000)
     wallet_pay_invoice(invoice=invoice, user=alice)
+    invoice.refresh_from_db()
 
     page = text(signed_in.get(detail_url(invoice)))
     content = pdf_text(signed_in.get(pdf_url(invoice)).content)
@@ -478,13 +487,14 @@ def test_the_pdf_and_the_page_come_from_the_same_template(signed_in, alice, pro)
     for phrase in (
         "Billed to",
         "Date of issue",
-        "Rp 200.000 paid on",
+        f"Rp 200.000 paid on {local_day(invoice.paid_at)}",
         "Amount paid",
         "Payments received" if "Payments received" in content else "Payments",
         "Questions about this invoice? Contact us and quote its number.",
     ):
         assert phrase.lower() in page.lower(), phrase
         assert phrase.lower() in content.lower(), phrase
+    assert f"Date of issue {local_day(invoice.issued_at)}" in " ".join(content.split())
     assert "Wallet balance" in content  # the method of the payment received
     # ...without the page's controls.
     assert "Download PDF" not in content

@@ -120,3 +120,18 @@ def test_an_unknown_session_engine_is_refused_by_name():
 
     assert result.returncode != 0
     assert "SESSION_ENGINE must be one of db, cached_db" in result.stderr
+
+
+def test_check_deploy_warns_when_the_sandbox_is_allowed_with_debug_off():
+    env = {
+        **PRODUCTION_ENV,
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "SUBSCRIPTIONS_SANDBOX_ALLOWED": "1",
+    }
+
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+
+    assert result.returncode != 0
+    assert "subscriptions.W001" in result.stdout + result.stderr
+    # Without --deploy (starting the server, migrating) it says nothing.
+    assert manage("check", "--fail-level", "WARNING", env=env).returncode == 0

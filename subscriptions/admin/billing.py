@@ -30,6 +30,7 @@ from ..models import (
     Subscription,
 )
 from ..selectors import invoice_timeline, invoice_totals_by_status
+from .permissions import permission_check
 
 
 def run_service_action(
@@ -169,6 +170,8 @@ class SubscriptionAdmin(admin.ModelAdmin):
         "expire_now",
     )
 
+    has_manage_subscription_permission = permission_check("subscriptions.manage_subscription")
+
     def get_readonly_fields(self, request, obj=None):
         # The plan and user are chosen once; later changes go through the services.
         return (*LIFECYCLE_FIELDS, "user", "plan", "payment_type") if obj else LIFECYCLE_FIELDS
@@ -180,7 +183,9 @@ class SubscriptionAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Pause selected subscriptions now")
+    @admin.action(
+        description="Pause selected subscriptions now", permissions=["manage_subscription"]
+    )
     def pause_now(self, request, queryset):
         run_service_action(
             self,
@@ -190,7 +195,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
             "subscription(s) paused",
         )
 
-    @admin.action(description="Resume selected subscriptions")
+    @admin.action(description="Resume selected subscriptions", permissions=["manage_subscription"])
     def resume_now(self, request, queryset):
         run_service_action(
             self,
@@ -200,7 +205,9 @@ class SubscriptionAdmin(admin.ModelAdmin):
             "subscription(s) resumed",
         )
 
-    @admin.action(description="Cancel at period end (with a reason)")
+    @admin.action(
+        description="Cancel at period end (with a reason)", permissions=["manage_subscription"]
+    )
     def cancel_at_period_end_action(self, request, queryset):
         return action_with_form(
             self,
@@ -214,7 +221,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
             done="subscription(s) set to cancel at the period end",
         )
 
-    @admin.action(description="Cancel now (with a reason)")
+    @admin.action(description="Cancel now (with a reason)", permissions=["manage_subscription"])
     def cancel_now(self, request, queryset):
         return action_with_form(
             self,
@@ -228,7 +235,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
             done="subscription(s) cancelled",
         )
 
-    @admin.action(description="Undo a scheduled cancellation")
+    @admin.action(description="Undo a scheduled cancellation", permissions=["manage_subscription"])
     def undo_cancel(self, request, queryset):
         run_service_action(
             self,
@@ -238,7 +245,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
             "cancellation(s) undone",
         )
 
-    @admin.action(description="Expire selected subscriptions")
+    @admin.action(description="Expire selected subscriptions", permissions=["manage_subscription"])
     def expire_now(self, request, queryset):
         run_service_action(
             self,
@@ -361,6 +368,14 @@ class InvoiceAdmin(admin.ModelAdmin):
         "mark_overdue",
         "mark_uncollectible",
     )
+    # What each action needs (``permissions=[...]`` below); the wallet's refund_to_wallet
+    # and the portal's resend_invoice_email, appended to ``actions``, use these too.
+    has_void_invoice_permission = permission_check("subscriptions.void_invoice")
+    has_mark_invoice_paid_offline_permission = permission_check(
+        "subscriptions.mark_invoice_paid_offline"
+    )
+    has_collect_invoice_permission = permission_check("subscriptions.collect_invoice")
+    has_refund_payment_permission = permission_check("subscriptions.refund_payment")
 
     def has_add_permission(self, request):
         return False
@@ -386,7 +401,9 @@ class InvoiceAdmin(admin.ModelAdmin):
             extra_context["timeline"] = invoice_timeline(invoice)
         return super().change_view(request, object_id, form_url, extra_context)
 
-    @admin.action(description="Void selected invoices (with a reason)")
+    @admin.action(
+        description="Void selected invoices (with a reason)", permissions=["void_invoice"]
+    )
     def void_invoices(self, request, queryset):
         return action_with_form(
             self,
@@ -398,7 +415,10 @@ class InvoiceAdmin(admin.ModelAdmin):
             done="invoice(s) voided",
         )
 
-    @admin.action(description="Mark paid offline (with a reference)")
+    @admin.action(
+        description="Mark paid offline (with a reference)",
+        permissions=["mark_invoice_paid_offline"],
+    )
     def mark_paid_offline(self, request, queryset):
         return action_with_form(
             self,
@@ -413,7 +433,10 @@ class InvoiceAdmin(admin.ModelAdmin):
             done="invoice(s) marked paid",
         )
 
-    @admin.action(description="Retry collection (wallet auto-pay and other collectors)")
+    @admin.action(
+        description="Retry collection (wallet auto-pay and other collectors)",
+        permissions=["collect_invoice"],
+    )
     def retry_collection(self, request, queryset):
         def collect(invoice):
             if not invoice.is_payable:
@@ -423,7 +446,10 @@ class InvoiceAdmin(admin.ModelAdmin):
 
         run_service_action(self, request, queryset, collect, "invoice(s) collected")
 
-    @admin.action(description="Refund through the payment gateway (with a reason)")
+    @admin.action(
+        description="Refund through the payment gateway (with a reason)",
+        permissions=["refund_payment"],
+    )
     def refund_through_gateway(self, request, queryset):
         return action_with_form(
             self,
@@ -441,7 +467,7 @@ class InvoiceAdmin(admin.ModelAdmin):
             done="invoice(s) refunded",
         )
 
-    @admin.action(description="Mark selected invoices overdue")
+    @admin.action(description="Mark selected invoices overdue", permissions=["collect_invoice"])
     def mark_overdue(self, request, queryset):
         run_service_action(
             self,
@@ -451,7 +477,9 @@ class InvoiceAdmin(admin.ModelAdmin):
             "invoice(s) marked overdue",
         )
 
-    @admin.action(description="Mark selected invoices uncollectible")
+    @admin.action(
+        description="Mark selected invoices uncollectible", permissions=["collect_invoice"]
+    )
     def mark_uncollectible(self, request, queryset):
         run_service_action(
             self,

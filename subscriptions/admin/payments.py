@@ -20,6 +20,7 @@ from .. import services
 from ..models import Payment, WebhookLog, WebhookStatus
 from ..webhooks import webhook_reprocess
 from .billing import action_with_form, run_service_action
+from .permissions import permission_check
 
 
 def pretty_json(value) -> str:
@@ -85,6 +86,8 @@ class PaymentAdmin(admin.ModelAdmin):
     exclude = ("gateway_response",)
     inlines = (WebhookLogInline,)
     actions = ("check_status", "approve_challenge", "deny_challenge", "refund")
+    has_check_payment_permission = permission_check("subscriptions.check_payment")
+    has_refund_payment_permission = permission_check("subscriptions.refund_payment")
 
     def has_add_permission(self, request):
         return False
@@ -104,7 +107,7 @@ class PaymentAdmin(admin.ModelAdmin):
     def gateway_response_pretty(self, obj: Payment) -> str:
         return pretty_json(obj.gateway_response)
 
-    @admin.action(description="Check status with the gateway")
+    @admin.action(description="Check status with the gateway", permissions=["check_payment"])
     def check_status(self, request, queryset):
         run_service_action(
             self,
@@ -114,7 +117,7 @@ class PaymentAdmin(admin.ModelAdmin):
             "payment(s) checked with the gateway",
         )
 
-    @admin.action(description="Approve challenged card payment")
+    @admin.action(description="Approve challenged card payment", permissions=["check_payment"])
     def approve_challenge(self, request, queryset):
         run_service_action(
             self,
@@ -124,7 +127,7 @@ class PaymentAdmin(admin.ModelAdmin):
             "challenged payment(s) approved",
         )
 
-    @admin.action(description="Deny challenged card payment")
+    @admin.action(description="Deny challenged card payment", permissions=["check_payment"])
     def deny_challenge(self, request, queryset):
         run_service_action(
             self,
@@ -134,7 +137,9 @@ class PaymentAdmin(admin.ModelAdmin):
             "challenged payment(s) denied",
         )
 
-    @admin.action(description="Refund (full or partial, with a reason)")
+    @admin.action(
+        description="Refund (full or partial, with a reason)", permissions=["refund_payment"]
+    )
     def refund(self, request, queryset):
         # action_with_form records the amount and reason in the admin log.
         return action_with_form(
@@ -174,6 +179,7 @@ class WebhookLogAdmin(admin.ModelAdmin):
     ]
     exclude = ("body", "headers")
     actions = ("reprocess",)
+    has_reprocess_webhooklog_permission = permission_check("subscriptions.reprocess_webhooklog")
 
     def has_add_permission(self, request):
         return False
@@ -200,7 +206,9 @@ class WebhookLogAdmin(admin.ModelAdmin):
     def headers_pretty(self, obj: WebhookLog) -> str:
         return pretty_json(obj.headers)
 
-    @admin.action(description="Reprocess the selected notifications")
+    @admin.action(
+        description="Reprocess the selected notifications", permissions=["reprocess_webhooklog"]
+    )
     def reprocess(self, request, queryset):
         outcomes: dict[str, int] = {}
 

@@ -3,6 +3,10 @@
 - ``create_checkout`` validates the Snap request as Midtrans does (integer amount,
   items that add up, a fresh order id) and answers a token and a redirect URL to our
   own payment page, ``/sandbox/pay/<token>/``.
+- The page is for the payment's owner, signed in, or for the browser that started
+  the payment without signing in from the invoice's signed hosted link (the portal
+  calls ``sandbox_payer_remember``, which keeps the order id in that browser's
+  session). Unlike Snap's, the token alone is no permission: anyone else gets a 404.
 - On that page a person picks the outcome (settlement, card capture accepted or
   challenged, deny, cancel, expire, stay pending); the sandbox then POSTs a correctly
   signed, Midtrans-format notification over HTTP to our webhook (``SITE_URL`` + its
@@ -40,6 +44,7 @@ from zoneinfo import ZoneInfo
 import requests
 from django.conf import settings
 from django.core import signing
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
@@ -78,6 +83,27 @@ class SandboxNotAllowed(GatewayError):
 
 def sandbox_allowed() -> bool:
     return bool(settings.DEBUG or app_settings.SANDBOX_ALLOWED)
+
+
+# The session key holding the order ids this browser started from a hosted invoice link,
+# the latest PAYER_SESSION_LIMIT of them.
+PAYER_SESSION_KEY = "subscriptions.sandbox.payer"
+PAYER_SESSION_LIMIT = 20
+
+
+def sandbox_payer_remember(request: HttpRequest, payment: Payment) -> None:
+    """This browser started ``payment`` without being its owner's session (a hosted
+    invoice link): let it open the payment's sandbox page."""
+    kept = [o for o in request.session.get(PAYER_SESSION_KEY, []) if o != payment.order_id]
+    request.session[PAYER_SESSION_KEY] = [*kept[-(PAYER_SESSION_LIMIT - 1) :], payment.order_id]
+
+
+def sandbox_page_allowed(request: HttpRequest, payment: Payment) -> bool:
+    """The owner signed in, or the browser that started the payment from a hosted link."""
+    user = request.user
+    if user.is_authenticated and payment.user_id == user.pk:
+        return True
+    return payment.order_id in request.session.get(PAYER_SESSION_KEY, [])
 
 
 def sandbox_server_key() -> str:

@@ -4,6 +4,7 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
+from conftest import local
 from subscriptions import services, signals
 from subscriptions.models import Invoice, Plan, Subscription
 from subscriptions.tests.factories import PlanFactory, SubscriptionFactory, UserFactory
@@ -220,6 +221,17 @@ def test_the_timeline_shows_payments_and_their_gateway_notifications(staff_clien
     assert [item.at for item in response.context["timeline"]] == sorted(
         item.at for item in response.context["timeline"]
     )
+
+
+@pytest.mark.clock_sensitive
+def test_the_timeline_gives_the_due_date_in_the_portals_time_zone(staff_client, open_invoice):
+    response = staff_client.get(
+        reverse("admin:subscriptions_invoice_change", args=[open_invoice.pk])
+    )
+
+    [issued] = [e for e in response.context["timeline"] if e.title.startswith("Issued as")]
+    # Jakarta's day: a day after UTC's from 17:00 to 24:00 UTC.
+    assert issued.detail == f"due {local(open_invoice.due_date):%d %b %Y}"
 
 
 def test_the_invoice_list_shows_totals_per_status_for_the_filtered_rows(staff_client, alice, bob):

@@ -26,6 +26,7 @@ def create_invoices(index: int, user_pk: int) -> list[str]:
 
 
 @pytest.mark.django_db
+@pytest.mark.clock_sensitive  # the year is Jakarta's: 1 Jan starts at 17:00 UTC on 31 Dec
 def test_invoice_numbers_are_sequential_per_year(alice):
     year = timezone.localtime().year
     numbers = [

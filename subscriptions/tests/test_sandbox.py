@@ -175,21 +175,43 @@ def test_the_payment_page_shows_order_amount_and_items_to_its_owner(client, alic
 
 
 @pytest.mark.django_db
-def test_the_payment_page_opens_for_whoever_holds_its_token_like_midtrans_snap(
-    client, alice, sandbox
-):
+def test_a_strangers_token_opens_nothing_and_moves_nothing(client, alice, bob, staff, recorder):
+    """The token alone is no permission: signed out, another customer, or staff in the
+    portal, each gets the 404 of an unknown token, and an outcome sends nothing."""
     payment = start(alice)
-    # Signed out (a reader of the hosted invoice page): the token is the permission.
-    page = client.get(pay_url(payment))
-    assert page.status_code == 200
-    assert payment.order_id in page.content.decode()
-    # A made-up or altered token finds nothing and changes nothing.
-    assert client.get("/sandbox/pay/not-a-token/").status_code == 404
-    altered = pay_url(payment).replace(payment.snap_token, payment.snap_token[:-1] + "0")
-    if altered != pay_url(payment):
-        assert client.post(altered, {"outcome": "settlement"}).status_code == 404
+    url = pay_url(payment)
+    for user in (None, bob, staff):
+        if user is None:
+            client.logout()
+        else:
+            client.force_login(user)
+        assert client.get(url).status_code == 404
+        for outcome in ("cancel", "settlement", "deny", "expire"):
+            response = client.post(url, {"outcome": outcome, "payment_type": "gopay"})
+            assert response.status_code == 404
+            assert payment.order_id not in response.content.decode()
+    assert sent(recorder) == []
     payment.refresh_from_db()
     assert payment.status == "pending"
+
+
+@pytest.mark.django_db
+def test_an_unknown_or_altered_token_is_404_for_the_owner_too(client, alice, recorder):
+    payment = start(alice)
+    client.force_login(alice)
+    assert client.get("/sandbox/pay/not-a-token/").status_code == 404
+    altered = pay_url(payment).replace(payment.snap_token, payment.snap_token[:-1] + "x")
+    assert client.post(altered, {"outcome": "settlement"}).status_code == 404
+    assert sent(recorder) == []
+
+
+@pytest.mark.django_db
+def test_the_payment_page_is_never_cached(client, alice, sandbox):
+    payment = start(alice)
+    client.force_login(alice)
+    cache_control = client.get(pay_url(payment))["Cache-Control"]
+    assert "no-store" in cache_control
+    assert "private" in cache_control
 
 
 @pytest.mark.django_db

@@ -2,6 +2,10 @@
 
 Safe to run from cron every few minutes, on several machines at once, and again after
 a crash: see ``subscriptions/services/billing_run.py``. Exits 1 if any row failed.
+
+At its end it deletes webhook logs past their age, as ``manage.py prune_webhook_logs``
+does (as of ``--now``; deleting is idempotent, so overlapping runs do no harm), so that
+one schedule does both.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from subscriptions.services.billing_run import run_billing
+from subscriptions.webhooks import webhook_logs_prune
 
 
 class Command(BaseCommand):
@@ -43,11 +48,18 @@ class Command(BaseCommand):
 
             result = run_billing_task.enqueue(now=when.isoformat() if now else None)
             self.stdout.write(f"Billing run enqueued as task {result.id} ({result.status}).")
+            self.prune_webhook_logs(when)
             return
         self.stdout.write(f"Billing run at {when.isoformat()}")
         report = run_billing(now=when, batch_size=batch_size, progress=self.stdout.write)
         self.stdout.write("Summary:")
         self.stdout.write(report.summary())
+        self.prune_webhook_logs(when)
         if not report.ok:
             raise CommandError(f"{len(report.failures)} item(s) failed; see above.")
         self.stdout.write(self.style.SUCCESS("Billing run finished."))
+
+    def prune_webhook_logs(self, when) -> None:
+        self.stdout.write(
+            f"Old webhook logs: {webhook_logs_prune(now=when)} webhook log(s) deleted."
+        )
