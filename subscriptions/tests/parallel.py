@@ -26,12 +26,15 @@ def _database_url() -> str:
     return f"postgres://{user}{password}@{host}:{port}/{s['NAME']}"
 
 
-def _child(database_url, func_path, index, args, barrier, results):
+def _child(database_url, func_path, index, args, barrier, results, overrides):
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.test_settings")
     import django
+    from django.conf import settings
 
     django.setup()
+    for name, value in overrides.items():  # the calling test's settings fixture changes
+        setattr(settings, name, value)
     module_name, func_name = func_path.rsplit(":", 1)
     func = getattr(importlib.import_module(module_name), func_name)
     try:
@@ -45,15 +48,23 @@ def _child(database_url, func_path, index, args, barrier, results):
         connections.close_all()
 
 
-def run_in_processes(func_path: str, count: int, *args: Any, timeout: float = 120) -> list[Any]:
-    """Run ``module:function`` in ``count`` processes; return results in index order."""
+def run_in_processes(
+    func_path: str,
+    count: int,
+    *args: Any,
+    timeout: float = 120,
+    settings: dict[str, Any] | None = None,
+) -> list[Any]:
+    """Run ``module:function`` in ``count`` processes; return results in index order.
+
+    ``settings``: Django settings to set in each child (a test's overrides)."""
     assert connection.vendor == "postgresql", "run_in_processes needs PostgreSQL"
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(count)
     results = ctx.Queue()
     url = _database_url()
     processes = [
-        ctx.Process(target=_child, args=(url, func_path, i, args, barrier, results))
+        ctx.Process(target=_child, args=(url, func_path, i, args, barrier, results, settings or {}))
         for i in range(count)
     ]
     for process in processes:
