@@ -154,30 +154,58 @@ def sandbox_gateway(settings, live_server):
     return live_server
 
 
+# Reports every Content-Security-Policy violation of a page (and of its frames) to the
+# test: the event carries what was refused and by which directive.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", function (event) {
+  window.__cspViolation({
+    directive: event.effectiveDirective,
+    blocked: event.blockedURI,
+    source: event.sourceFile + ":" + event.lineNumber,
+    sample: event.sample,
+    page: location.href,
+  });
+});
+"""
+
+
 @pytest.fixture
 def page_for(chromium, live_server, client, monkeypatch):
     """``page_for(user)``: a fresh browser page signed in as ``user`` (or anonymous with None).
 
     Screenshots go to ``var/screenshots/`` (``screenshot(page, "name")``).
+    Every browser test fails if Chromium reports a Content-Security-Policy violation
+    (the event, or the console error it logs); ``page_for.csp_violations`` lists them
+    for a test that provokes one on purpose (it empties the list when done).
     """
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     contexts = []
+    violations: list = []
+
+    def on_console(message) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            violations.append(message.text)
 
     def make(user=None, *, width=1200, height=1000):
         context = chromium.new_context(viewport={"width": width, "height": height})
+        context.expose_binding("__cspViolation", lambda source, report: violations.append(report))
+        context.add_init_script(REPORT_CSP_VIOLATIONS)
         if user is not None:
             client.force_login(user)
             cookie = client.cookies["sessionid"].value
             context.add_cookies([{"name": "sessionid", "value": cookie, "url": live_server.url}])
         contexts.append(context)
         page = context.new_page()
+        page.on("console", on_console)
         page.set_default_timeout(15_000)
         return page
 
+    make.csp_violations = violations
     yield make
     for context in contexts:
         context.close()
     connections.close_all()
+    assert not violations, f"Content-Security-Policy violations: {violations}"
 
 
 def screenshot(page, name: str) -> Path:

@@ -9,8 +9,9 @@ admin). Two more staff roles are the groups shipped for the billing admin: "supp
 operator": also runs the actions). Outside the admin's model pages and actions they
 get what staff get, so their columns are written only where they differ.
 The patterns are read from the resolver, so a URL added without a row here fails
-``test_every_url_pattern_has_a_row_for_each_method``; every admin action has a row too
-(``ADMIN_ACTIONS``, checked by ``test_every_admin_action_has_a_row``).
+``test_every_url_pattern_has_a_row_for_each_method``. Every admin action has a row too
+(``ADMIN_ACTIONS``), and must declare the permission it needs: both are checked by
+``test_every_admin_action_has_a_row_and_declares_its_permission``.
 
 Reading a row: ``LOGIN`` is a redirect to the sign-in page that comes back (``next``),
 ``ADMIN_LOGIN`` the same for the admin, ``Redirect("/x")`` a redirect to a path starting

@@ -21,4 +21,19 @@
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape") closeMenus(null);
   });
+
+  // The top-up form: a preset and another amount exclude each other (without JS the
+  // typed amount wins). Delegated, so a form swapped in by HTMX works too.
+  document.addEventListener("change", function (event) {
+    var form = event.target.closest("#topup-form");
+    if (!form || !event.target.matches("[data-preset]")) return;
+    var custom = form.querySelector("[data-custom-amount]");
+    if (custom) custom.value = "";
+  });
+  document.addEventListener("input", function (event) {
+    if (!event.target.matches("#topup-form [data-custom-amount]") || !event.target.value) return;
+    event.target.form.querySelectorAll("[data-preset]").forEach(function (radio) {
+      radio.checked = false;
+    });
+  });
 })();
