@@ -1,4 +1,4 @@
 """Admin for the billing app, split by area. Status changes go through the services
 (admin actions), never through editable status fields or ``queryset.update()``."""
 
-from . import billing, payments  # noqa: F401
+from . import billing, payments, refunds  # noqa: F401
