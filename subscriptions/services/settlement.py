@@ -231,7 +231,14 @@ def payment_apply_status(
 
     if becomes_paid and invoice is not None:
         if invoice.status in PAYABLE_INVOICE_STATUSES:
-            _pay_invoice(invoice, payment=payment, now=now)
+            try:
+                with transaction.atomic():
+                    _pay_invoice(invoice, payment=payment, now=now)
+            except BillingError as error:
+                # Paid, but what it paid for can no longer happen (the subscription was
+                # paused or ended meanwhile): the money goes back, it is not kept.
+                invoice.refresh_from_db()
+                _record_overpayment(payment, invoice, now=now, why=str(error))
         else:
             _record_overpayment(payment, invoice, now=now)
     elif payment.status in FAILED_PAYMENT_STATUSES:
@@ -351,7 +358,7 @@ def _pay_invoice(invoice: Invoice, *, payment: Payment | None, now: dt.datetime)
         subscription_apply_paid_plan_change(subscription=subscription, invoice=invoice, now=now)
 
 
-@transaction.atomic(savepoint=False)
+@transaction.atomic
 def invoice_pay(*, invoice: Invoice, now: dt.datetime | None = None) -> Invoice:
     """Mark an invoice with nothing to pay (a zero total) paid and apply what it was for.
 
@@ -446,6 +453,12 @@ def payment_expire(*, payment: Payment, gateway: PaymentGateway | None = None) -
         answer = gateway.expire(payment.order_id)
     except GatewayError as error:
         if error.status_code == 404:
+            dead_after = payment.created_at + dt.timedelta(
+                minutes=app_settings.CHECKOUT_EXPIRY_MINUTES
+            )
+            if timezone.now() >= dead_after:
+                # Its payment page has expired too: nothing can pay it any more.
+                return payment_apply_status(payment=payment, transaction_status=P.EXPIRE)
             logger.info("Attempt %s is unknown to %s; left pending", payment.order_id, gateway.name)
             return StatusUpdate("duplicate", Payment.objects.get(pk=payment.pk))
         if error.status_code is None or error.status_code >= 500:
@@ -576,14 +589,15 @@ def invoice_pay_locally(
                 order_id=new_order_id(f"{invoice.number}-{gateway[:3].upper()}"),
                 transaction_id=reference,
             )
-            if take_money is not None:
-                take_money(payment)
-            return payment_apply_status(
+            settled = payment_apply_status(
                 payment=payment,
                 transaction_status=P.SETTLEMENT,
                 payment_type=payment_type,
                 now=now,
             ).payment
+            if take_money is not None:  # the wallet: last in the lock order
+                take_money(settled)
+            return settled
     finally:
         if claim is not None:
             _release(invoice, claim)
@@ -620,9 +634,11 @@ def _overpayment_destination(payment: Payment) -> str:
     return RefundDestination.WALLET
 
 
-def _record_overpayment(payment: Payment, invoice: Invoice, *, now: dt.datetime) -> None:
+def _record_overpayment(
+    payment: Payment, invoice: Invoice, *, now: dt.datetime, why: str = ""
+) -> None:
     """``payment`` (locked, just paid) arrived for ``invoice`` (locked), which is
-    already paid or void: keep nothing, return it."""
+    already paid or void (or could not be applied: ``why``): keep nothing, return it."""
     logger.warning("Payment %s settled for unpayable invoice %s: returning it", payment, invoice)
     payment.overpaid_amount = payment.gross_amount
     payment.save(update_fields=["overpaid_amount", "updated_at"])
@@ -633,7 +649,7 @@ def _record_overpayment(payment: Payment, invoice: Invoice, *, now: dt.datetime)
         currency=payment.currency,
         destination=destination,
         kind=RefundKind.OVERPAYMENT,
-        reason=f"Invoice {invoice} was already {invoice.get_status_display().lower()}",
+        reason=why or f"Invoice {invoice} was already {invoice.get_status_display().lower()}",
         refund_key=_refund_key(payment, "over"),
     )
     signals.payment_overpaid.send(
@@ -757,13 +773,14 @@ def refund_send(*, refund: Refund, gateway: PaymentGateway | None = None) -> Ref
             refund_key=refund.refund_key,
             reason=refund.reason[:255] or "Refund",
         )
-        check_transaction_matches(payment, answer)
     except GatewayUnavailable:
         logger.warning("Refund %s could not reach the gateway; left pending", refund.refund_key)
         raise
     except GatewayError as error:
         _refund_refused(refund, error)
         raise
+    # An answer about another order or amount is no proof either way: it stays pending.
+    check_transaction_matches(payment, answer)
     with transaction.atomic():
         payment = _lock_payment(payment.pk)
         refund = Refund.objects.select_for_update().get(pk=refund.pk)

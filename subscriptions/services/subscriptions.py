@@ -19,8 +19,10 @@ from django.utils import timezone
 from .. import signals
 from ..exceptions import BillingError, InvalidTransition, PlanUnavailable, SubscriptionExists
 from ..models import (
+    PAYABLE_INVOICE_STATUSES,
     Invoice,
     InvoiceReason,
+    InvoiceStatus,
     Plan,
     Subscription,
     SubscriptionStatus,
@@ -31,6 +33,7 @@ from .invoices import LineSpec, invoice_create, invoice_void, void_payable_invoi
 from .proration import ProrationQuote, quote_plan_change
 
 S = SubscriptionStatus
+VOIDABLE_INVOICE_STATUSES = (InvoiceStatus.DRAFT, *PAYABLE_INVOICE_STATUSES)
 
 
 def lock_subscription(pk: int) -> Subscription:
@@ -46,6 +49,18 @@ def lock_subscription(pk: int) -> Subscription:
 
 def _lock(subscription: Subscription) -> Subscription:
     return lock_subscription(subscription.pk)
+
+
+def _lock_payable_invoices(subscription: Subscription) -> None:
+    """Lock what an ending subscription will void *before* the subscription itself: the
+    settlement's lock order (invoice, payment, subscription), so ending a subscription
+    while its invoice is being paid waits instead of deadlocking."""
+    list(
+        Invoice.objects.select_for_update()
+        .filter(subscription_id=subscription.pk, status__in=VOIDABLE_INVOICE_STATUSES)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def _set_status(subscription: Subscription, target: str) -> None:
@@ -222,6 +237,8 @@ def subscription_cancel(
     and sends ``subscription_cancel_scheduled``.
     """
     now = now or timezone.now()
+    if not at_period_end:
+        _lock_payable_invoices(subscription)
     subscription = _lock(subscription)
     reason = (reason or "").strip()
     if at_period_end:
@@ -293,6 +310,7 @@ def subscription_expire(
     *, subscription: Subscription, now: dt.datetime | None = None
 ) -> Subscription:
     now = now or timezone.now()
+    _lock_payable_invoices(subscription)
     subscription = _lock(subscription)
     _set_status(subscription, S.EXPIRED)
     subscription.ended_at = now
