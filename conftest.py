@@ -144,13 +144,21 @@ def chromium():
 
 
 @pytest.fixture
-def sandbox_gateway(settings, live_server):
-    """The offline sandbox gateway, delivering its notifications to ``live_server``."""
+def sandbox_settings(settings):
+    """The offline sandbox gateway, its notifications sent nowhere (port 9: refused at
+    once) unless the test points ``MIDTRANS_NOTIFICATION_URL`` somewhere."""
     settings.MIDTRANS_SERVER_KEY = ""
     settings.SUBSCRIPTIONS_GATEWAY = ""
     settings.SUBSCRIPTIONS_SANDBOX_ALLOWED = True
-    settings.MIDTRANS_NOTIFICATION_URL = ""
-    settings.SITE_URL = live_server.url
+    settings.MIDTRANS_NOTIFICATION_URL = "http://127.0.0.1:9/webhooks/midtrans/"
+    return settings
+
+
+@pytest.fixture
+def sandbox_gateway(sandbox_settings, live_server):
+    """The offline sandbox gateway, delivering its notifications to ``live_server``."""
+    sandbox_settings.MIDTRANS_NOTIFICATION_URL = ""
+    sandbox_settings.SITE_URL = live_server.url
     return live_server
 
 

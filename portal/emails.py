@@ -35,7 +35,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import router, transaction
+from django.db import models, router, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -46,6 +46,7 @@ from subscriptions.models import (
     InvoiceReason,
     Payment,
     Plan,
+    Refund,
     Subscription,
     SubscriptionStatus,
 )
@@ -56,6 +57,7 @@ from wallets.models import TopUp, Wallet
 from . import links
 from .models import EmailStatus, SentEmail, insert_unless_exists
 from .presenters import format_date
+from .refunds import DESTINATIONS, describe_refund
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +127,9 @@ KINDS: dict[str, EmailKind] = {
         EmailKind("plan_changed", "Plan changed"),
         EmailKind("topup_completed", "Top-up completed"),
         EmailKind("wallet_low", "Wallet balance low"),
+        EmailKind("payment_refunded", "Refund completed"),
+        EmailKind("payment_overpaid", "Overpayment being returned"),
+        EmailKind("invoice_voided", "Invoice voided"),
     )
 }
 
@@ -202,7 +207,7 @@ def _json_params(params: dict) -> dict:
     for name, value in params.items():
         if value is None:
             continue
-        if isinstance(value, (Plan, Subscription, Payment, TopUp, Wallet)):
+        if isinstance(value, models.Model):
             out[f"{name}_id"] = value.pk
         elif isinstance(value, dt.datetime):
             out[name] = value.isoformat()
@@ -320,6 +325,7 @@ OBJECT_PARAMS: dict[str, type] = {
     "plan": Plan,
     "old_plan": Plan,
     "new_plan": Plan,
+    "refund": Refund,
 }
 
 
@@ -376,6 +382,7 @@ def build_context(
     plan: Plan | None = None,
     old_plan: Plan | None = None,
     new_plan: Plan | None = None,
+    refund: Refund | None = None,
 ) -> dict[str, Any]:
     """Everything the templates use, from the objects of the event (saved rows when
     sending, unsaved samples in the preview: no queries beyond what they hold)."""
@@ -407,6 +414,7 @@ def build_context(
         "reminder_number": params.get("reminder_number"),
         "days_overdue": params.get("days_overdue"),
         "previous_status": params.get("previous_status", ""),
+        "return_to": DESTINATIONS.get(params.get("return_to", ""), ""),
     }
     for name in DATE_PARAMS:
         value = params.get(name)
@@ -419,6 +427,11 @@ def build_context(
         context["resume_at"] = format_date(subscription.resume_at)
         context["ended_at"] = format_date(subscription.ended_at or subscription.cancelled_at)
         context["trial_end"] = context["trial_end"] or format_date(subscription.trial_end)
+    if payment is not None and (refund is not None or "refund_amount" in params):
+        amount = params.get("refund_amount")
+        context["refunded"] = describe_refund(
+            payment, refund, Decimal(amount) if amount is not None else None
+        )
     if invoice is not None:
         context.update(invoice_context(invoice))
         context["consequence"] = consequence(invoice, subscription)
@@ -440,6 +453,8 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
         "invoice_period": f"{format_date(start)} – {format_date(end)}" if start and end else "",
         "invoice_due": format_date(invoice.due_date),
         "invoice_paid": format_date(invoice.paid_at),
+        "invoice_voided": format_date(invoice.voided_at),
+        "void_reason": invoice.void_reason.strip().rstrip("."),
         "pay_url": links.hosted_invoice_url(invoice.pk) if invoice.is_payable else "",
         "hosted_url": links.hosted_invoice_url(invoice.pk),
         "invoice_url": _absolute_or_blank(links.invoice_detail_path(invoice.pk)),

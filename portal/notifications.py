@@ -5,6 +5,12 @@ call it), so a banner exists exactly when the change committed. Its ``key`` make
 once-only: the same event announced twice (a webhook retried, the billing run run
 twice) finds the banner already there and adds nothing.
 
+A banner that asks for something (``needs_action``: pay an invoice, top up) shows its
+link label as the action ("Payment failed for INV-1: pay now", templates
+``portal/notifications/``) only while it asks: when what it asked for is done or no
+longer possible, the ``resolve_*`` functions below make it stop asking, on the
+notifications page too.
+
 The notification region on every page shows the unread banners of the signed-in user
 with one query, made only when the region is rendered (``banners`` context processor).
 """
@@ -13,11 +19,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db.models import DateTimeField, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from .models import Notification, NotificationLevel, insert_unless_exists
 
+# The link of a banner about an invoice once it no longer asks for a payment.
+VIEW_INVOICE = "View invoice"
 # Banners shown at once in the region; older unread ones wait on the notifications page.
 REGION_LIMIT = 4
 
@@ -63,22 +73,30 @@ def notify(
 def resolve_invoice_banners(
     invoice_id: int, *, keep_key: str = "", now: dt.datetime | None = None
 ) -> int:
-    """The invoice was paid or voided (or a newer banner replaces these): its "pay now"
-    banners have nothing left to ask. ``keep_key`` spares the banner of that event."""
+    """The invoice was paid or voided (or a newer banner asks for it instead): its
+    "pay now" banners stop asking. Each is dismissed (unless it was already) and, on
+    the notifications page too, leads to the invoice instead of asking to pay it.
+    ``keep_key`` spares the banner of that newer event."""
     return (
-        Notification.objects.unread()
-        .filter(invoice_id=invoice_id, needs_action=True)
+        Notification.objects.filter(invoice_id=invoice_id, needs_action=True)
         .exclude(key=keep_key)
-        .update(dismissed_at=now or timezone.now())
+        .update(
+            dismissed_at=Coalesce(
+                "dismissed_at", Value(now or timezone.now(), output_field=DateTimeField())
+            ),
+            needs_action=False,
+            link_label=VIEW_INVOICE,
+        )
     )
 
 
 def resolve_banners(user_id: int, kinds: tuple[str, ...], *, now: dt.datetime | None = None) -> int:
-    """Dismiss the user's unread banners of these kinds (what they said no longer holds)."""
+    """Dismiss the user's unread banners of these kinds (what they said no longer holds);
+    any action they asked for is no longer asked."""
     return (
         Notification.objects.unread()
         .filter(user_id=user_id, kind__in=kinds)
-        .update(dismissed_at=now or timezone.now())
+        .update(dismissed_at=now or timezone.now(), needs_action=False)
     )
 
 

@@ -1,36 +1,51 @@
 """Billing signals -> banners and emails (connected in ``PortalConfig.ready``).
 
+Each event is a ``Notice`` in the table below: its banner (kind, title, message, level,
+link, whether it asks for an action) and its email, with texts written over the
+event's facts. ``EVENTS`` says, per signal, how to read those facts from what was sent
+(and whether there is anything to say); one receiver, ``announce``, does the rest.
+
 Every receiver runs inside the transaction that made the change (the signals are sent
 there): banners are written in it, emails are recorded (and, with the database task
 queue, enqueued) in it and sent after it commits (``emails.queue_email``). Each
 receiver works in a savepoint and logs its own failure, so a broken banner can never
-undo a payment; a receiver's cheap condition (``guarded(when=...)``) is checked before
-the savepoint, so a signal it ignores costs no query.
+undo a payment; its cheap condition (``On.when``) is checked before the savepoint, so a
+signal it ignores costs no query. The notice's ``key`` names the event: a signal sent
+twice (a retried webhook, a second billing run) adds no second banner or email.
 
 What is announced, and why some signals stay silent:
 
-- One receipt per paid invoice: ``invoice_paid`` sends it; ``payment_success`` (sent
-  just before, by the payment's save) only hands it the payment, and
-  ``subscription_renewed`` adds nothing. A top-up is announced by
-  ``topup_completed``, not by its payment.
+- One receipt per paid invoice, from ``invoice_paid``, which names the payment that
+  paid it (``payment=``; read back only when it names none). ``payment_success`` and
+  ``subscription_renewed`` add nothing. A top-up is announced by ``topup_completed``,
+  not by its payment.
 - ``subscription_resumed`` follows ``subscription_activated`` for the same save: the
   activation receiver leaves resumptions to it.
 - A payment attempt that is cancelled or expires (the subscriber left the payment page,
   or started a new attempt) is not a failure worth an email; a denied or failed one is.
+- Money going back: ``payment_refunded`` (a refund completed: how much, where it went,
+  why) and ``payment_overpaid`` (money arrived for an invoice no longer payable and is
+  being returned). The wallet's own credit or debit for a refund (a refund to the
+  wallet, a refunded top-up taken back) says nothing more, not even "balance low".
 - Noise: ``payment_created``, ``invoice_created`` for a draft or a zero total,
-  ``webhook_*``, ``wallet_credited`` for a top-up (``topup_completed`` says it).
-- Banners that ask for a payment are dismissed when their invoice is paid or voided.
+  ``webhook_*``, ``wallet_credited`` for a top-up or a refund.
+- Banners that ask for a payment stop asking when their invoice is paid (any way) or
+  voided, or when a newer banner asks for it instead.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
-import threading
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import transaction
 
-from subscriptions.models import InvoiceStatus, PaymentStatus
+from subscriptions.models import Invoice, InvoiceStatus, PaymentStatus
 from subscriptions.money import format_money
 from wallets.app_settings import app_settings as wallet_settings
 from wallets.models import TransactionKind
@@ -38,19 +53,11 @@ from wallets.models import TransactionKind
 from . import links
 from .emails import queue_email
 from .models import NotificationLevel as Level
-from .notifications import notify, resolve_banners, resolve_invoice_banners
+from .notifications import VIEW_INVOICE, notify, resolve_banners, resolve_invoice_banners
 from .presenters import format_date
+from .refunds import DESTINATIONS, describe_refund
 
 logger = logging.getLogger(__name__)
-
-DENIED_PAYMENT_STATUSES = (PaymentStatus.DENY, PaymentStatus.FAILURE)
-# Banners about a subscription that stopped; a fresh activation makes them untrue.
-STOPPED_KINDS = (
-    "subscription_paused",
-    "subscription_cancel_scheduled",
-    "subscription_ended",
-    "subscription_expired",
-)
 
 
 def guarded(func=None, *, when=None):
@@ -77,136 +84,258 @@ def guarded(func=None, *, when=None):
     return decorate(func) if func is not None else decorate
 
 
-def _at(value) -> str:
-    return value.isoformat() if value is not None else "none"
+# --- What each event says ---------------------------------------------------------------------
 
 
-# --- Subscription lifecycle -----------------------------------------------------------------
+class _Texts(string.Formatter):
+    """``str.format`` plus ``{x!d}``, a date as the portal shows it, and ``{x!k}``, a
+    timestamp as an event key writes it."""
+
+    def convert_field(self, value, conversion):
+        if conversion == "d":
+            return format_date(value)
+        if conversion == "k":
+            return value.isoformat() if value is not None else "none"
+        return super().convert_field(value, conversion)
 
 
-def _welcome(sub) -> None:
-    key = f"subscription_started:{sub.pk}:{_at(sub.current_period_start)}"
-    if sub.status == "trialing":
-        title = f"Your {sub.plan.name} trial has started"
-        message = (
-            f"It is free until {format_date(sub.trial_end)}; we will remind you before it ends."
-        )
-    else:
-        title = f"Welcome to {sub.plan.name}"
-        message = (
-            f"Your subscription is active. It renews on {format_date(sub.current_period_end)}."
-        )
-    notify(
-        user_id=sub.user_id,
-        kind="subscription_started",
-        key=key,
-        title=title,
-        message=message,
-        level=Level.SUCCESS,
-        link=links.dashboard_path(),
-        link_label="View your subscription",
-    )
-    queue_email(kind="subscription_started", user_id=sub.user_id, key=key, subscription=sub)
+TEXTS = _Texts()
 
 
-def _is_trialing(instance, **kwargs) -> bool:
-    return instance.status == "trialing"
+@dataclass(frozen=True)
+class Banner:
+    """The banner of an event (a ``Notification``); ``title`` and ``message`` are
+    templates over the event's facts."""
+
+    kind: str
+    title: str
+    message: str = ""
+    level: str = Level.INFO
+    page: Callable[[], str] | None = None  # the link; None: the invoice's page, if any
+    label: str = ""  # the link's label; for a banner that asks, the action asked for
+    asks: bool = False  # the banner asks the reader to act (pay, top up)
 
 
-@guarded(when=_is_trialing)
-def on_subscription_created(sender, instance, **kwargs):
-    _welcome(instance)
+@dataclass(frozen=True)
+class Notice:
+    """What one kind of event tells the subscriber: a banner, an email, or both."""
+
+    key: str  # a template of the event's name: one banner and one email per key and user
+    banner: Banner | None = None
+    email: str = ""  # SentEmail.kind ("": a banner only)
+    email_params: tuple[str, ...] = ()  # the facts the email is about
+    # An asking banner about an invoice that replaces the invoice's earlier ones.
+    supersedes: bool = False
 
 
-@guarded
-def on_subscription_activated(sender, instance, previous_status=None, **kwargs):
-    resolve_banners(instance.user_id, STOPPED_KINDS)
+@dataclass
+class Said:
+    """What one signal said: the notice (None: nothing new to tell) and its facts."""
+
+    notice: Notice | None
+    user_id: int
+    facts: dict[str, Any] = field(default_factory=dict)
+    invoice: Invoice | None = None
+    clears: tuple[str, ...] = ()  # the user's banners of these kinds no longer hold
+    settles: bool = False  # the invoice asks for nothing any more (paid or void)
+
+
+def varied(notice: Notice, **changes) -> Notice:
+    """The same notice with its banner changed."""
+    return dataclasses.replace(notice, banner=dataclasses.replace(notice.banner, **changes))
+
+
+SUB = ("subscription",)
+PAY_NOW = "Pay now"
+TO_WALLET = {"page": links.wallet_path, "label": "View wallet"}
+
+# fmt: off
+WELCOME = Notice(
+    "subscription_started:{subscription.pk}:{subscription.current_period_start!k}",
+    Banner("subscription_started", "Welcome to {subscription.plan.name}",
+           "Your subscription is active. It renews on {subscription.current_period_end!d}.",
+           Level.SUCCESS, links.dashboard_path, "View your subscription"),
+    "subscription_started", SUB)
+WELCOME_TO_TRIAL = varied(
+    WELCOME, title="Your {subscription.plan.name} trial has started",
+    message="It is free until {subscription.trial_end!d}; we will remind you before it ends.")
+RESUMED = Notice(
+    "subscription_resumed:{subscription.pk}:{subscription.updated_at!k}",
+    Banner("subscription_resumed", "Your subscription has resumed",
+           "{subscription.plan.name} is active again and renews on {subscription.current_period_end!d}.",
+           Level.SUCCESS),
+    "subscription_resumed", SUB)
+PAUSED = Notice(
+    "subscription_paused:{subscription.pk}:{subscription.paused_at!k}",
+    Banner("subscription_paused", "Your {subscription.plan.name} subscription is paused",
+           "{until} You are not billed while it is paused.",
+           page=links.subscription_path, label="Manage subscription"),
+    "subscription_paused", SUB)
+CANCEL_SCHEDULED = Notice(
+    "subscription_cancel_scheduled:{subscription.pk}:{subscription.updated_at!k}",
+    Banner("subscription_cancel_scheduled", "Your subscription ends on {cancel_at!d}",
+           "You keep {subscription.plan.name} until then. Changed your mind? You can keep it until that day.",
+           Level.WARNING, links.subscription_path, "Keep my subscription"),
+    "subscription_cancel_scheduled", ("subscription", "cancel_at", "reason"))
+ENDED = Notice(
+    "subscription_ended:{subscription.pk}:{ended_at!k}",
+    Banner("subscription_ended", "Your {subscription.plan.name} subscription has ended",
+           "Nothing more will be charged. You can subscribe again at any time.",
+           page=links.plans_path, label="See plans"),
+    "subscription_ended", SUB)
+EXPIRED = Notice(
+    "subscription_expired:{subscription.pk}:{subscription.ended_at!k}",
+    Banner("subscription_expired", "Your {subscription.plan.name} subscription has expired",
+           "{why} You can subscribe again at any time.",
+           Level.WARNING, links.plans_path, "Subscribe again"),
+    "subscription_expired", ("subscription", "previous_status"))
+PLAN_CHANGED = Notice(
+    "plan_changed:{subscription.pk}:{old_plan_id}-{new_plan.pk}:{subscription.updated_at!k}",
+    Banner("plan_changed", "You are now on {new_plan.name}", "{changed_from}",
+           Level.SUCCESS, links.dashboard_path, "View your subscription"),
+    "plan_changed", ("subscription", "old_plan", "new_plan"))
+TRIAL_ENDING = Notice(
+    "trial_ending:{subscription.pk}:{trial_end!k}",
+    Banner("trial_ending", "Your trial ends on {trial_end!d}",
+           "Then {subscription.plan.name} costs {subscription.plan.price_display} per {subscription.plan.interval_display}.",
+           page=links.subscription_path, label="Manage subscription"),
+    "trial_ending", ("subscription", "trial_end"))
+# An email only: the dashboard already says when the subscription renews.
+RENEWAL_UPCOMING = Notice(
+    "renewal_upcoming:{subscription.pk}:{renews_at!k}", None,
+    "renewal_upcoming", ("subscription", "renews_at", "plan", "amount"))
+
+TOPUP_FAILED = Notice(
+    "payment_failed:{payment.pk}",
+    Banner("topup_failed", "Your top-up of {payment.amount_display} did not go through",
+           "No money was taken. You can try again with another payment method.",
+           Level.WARNING, links.wallet_path, "Top up"))
+# It says more than the invoice's earlier banner, which stops asking.
+PAYMENT_FAILED = Notice(
+    "payment_failed:{payment.pk}",
+    Banner("payment_failed", "Payment failed for {invoice.number}",
+           "{payment.amount_display} could not be charged ({status}).",
+           Level.ERROR, label=PAY_NOW, asks=True),
+    "payment_failed", ("payment",), supersedes=True)
+REFUNDED = Notice(
+    "payment_refunded:{payment.pk}:{payment.refunded_amount}",
+    Banner("payment_refunded", "{refunded.amount} {refunded.went}",
+           "A refund for invoice {invoice.number}.{refunded.because}", label=VIEW_INVOICE),
+    "payment_refunded", ("payment", "refund", "refund_amount"))
+OVERPAYMENT_RETURNED = varied(
+    REFUNDED,
+    message="This is the return of the overpayment for invoice {invoice.number}.{refunded.because}")
+TOPUP_REFUNDED = varied(
+    REFUNDED, **TO_WALLET,
+    message="Your top-up (order {payment.order_id}) was refunded: {refunded.taken} was taken from your wallet.{refunded.because}")
+OVERPAID = Notice(
+    "payment_overpaid:{payment.pk}",
+    Banner("payment_overpaid", "{money} arrived for invoice {invoice.number} which {was}",
+           "We are returning it to {to}.", Level.WARNING, label=VIEW_INVOICE),
+    "payment_overpaid", ("payment", "amount", "return_to"))
+
+INVOICE_ISSUED = Notice(
+    "invoice_issued:{invoice.pk}",
+    Banner("invoice_issued", "New invoice {invoice.number}",
+           "{invoice.total_display}, due on {invoice.due_date!d}.",
+           Level.WARNING, label=PAY_NOW, asks=True),
+    "invoice_issued")
+RECEIPT = Notice(
+    "invoice_paid:{invoice.pk}",
+    Banner("payment_received", "Invoice {invoice.number} is paid",
+           "We received {invoice.total_display}. Thank you!", Level.SUCCESS, label=VIEW_INVOICE),
+    "payment_receipt", ("payment",))
+# One "pay now" banner per invoice at a time: the invoice's earlier ones stop asking.
+OVERDUE = Notice(
+    "invoice_overdue:{invoice.pk}",
+    Banner("invoice_overdue", "Invoice {invoice.number} is overdue",
+           "{invoice.total_display} was due on {invoice.due_date!d}.",
+           Level.ERROR, label=PAY_NOW, asks=True),
+    "invoice_overdue", supersedes=True)
+REMINDER = dataclasses.replace(
+    varied(OVERDUE, title="Reminder: invoice {invoice.number} is still unpaid"),
+    key="invoice_reminder:{invoice.pk}:{reminder_number}", email_params=("reminder_number", "days_overdue"))
+VOIDED = Notice(
+    "invoice_voided:{invoice.pk}",
+    Banner("invoice_voided", "Invoice {invoice.number} was voided{because}",
+           "You owe nothing on it.", label=VIEW_INVOICE),
+    "invoice_voided")
+
+TOPUP_COMPLETED = Notice(
+    "topup_completed:{topup.pk}",
+    Banner("topup_completed", "{topup.amount_display} added to your wallet",
+           "Your balance is now {wallet.balance_display}.",
+           Level.SUCCESS, links.wallet_path, "View wallet"),
+    "topup_completed", ("topup", "wallet"))
+WALLET_LOW = Notice(
+    "wallet_low:{entry.pk}",
+    Banner("wallet_low", "Your wallet balance is low",
+           "{left} left. Renewals paid from your wallet need enough balance.",
+           Level.WARNING, links.wallet_path, "Top up", asks=True),
+    "wallet_low", ("wallet",))
+WALLET_CREDITED = Notice(
+    "wallet_credited:{entry.pk}",
+    Banner("wallet_credited", "{entry.amount_display} credited to your wallet", "{entry.description}",
+           page=links.wallet_path, label="View wallet"))
+# fmt: on
+
+
+# --- Reading each signal ----------------------------------------------------------------------
+
+# Banners about a subscription that stopped; a fresh activation makes them untrue.
+STOPPED_KINDS = (
+    "subscription_paused",
+    "subscription_cancel_scheduled",
+    "subscription_ended",
+    "subscription_expired",
+)
+DENIED_PAYMENT_STATUSES = (PaymentStatus.DENY, PaymentStatus.FAILURE)
+
+
+def about_subscription(notice: Notice, *, clears: tuple[str, ...] = (), **defaults):
+    """The reader of a signal whose notice needs only the subscription and the kwargs."""
+
+    def read(sub, **kwargs) -> Said:
+        facts = {**defaults, **kwargs, "subscription": sub}
+        return Said(notice, sub.user_id, facts, clears=clears)
+
+    return read
+
+
+def about_invoice(notice: Notice):
+    def read(invoice, **kwargs) -> Said:
+        return Said(notice, invoice.user_id, {**kwargs, "invoice": invoice}, invoice=invoice)
+
+    return read
+
+
+def _welcome(sub, **kwargs) -> Said:
+    notice = WELCOME_TO_TRIAL if sub.status == "trialing" else WELCOME
+    return Said(notice, sub.user_id, {"subscription": sub})
+
+
+def _activated(sub, previous_status=None, **kwargs) -> Said:
+    said = _welcome(sub)
+    said.clears = STOPPED_KINDS
     # From paused: subscription_resumed follows. From trialing or past_due: the receipt
     # of the invoice that did it says enough.
-    if previous_status in (None, "pending"):
-        _welcome(instance)
+    if previous_status not in (None, "pending"):
+        said.notice = None
+    return said
 
 
-@guarded
-def on_subscription_resumed(sender, instance, **kwargs):
-    key = f"subscription_resumed:{instance.pk}:{_at(instance.updated_at)}"
-    notify(
-        user_id=instance.user_id,
-        kind="subscription_resumed",
-        key=key,
-        title="Your subscription has resumed",
-        message=f"{instance.plan.name} is active again and renews on {format_date(instance.current_period_end)}.",
-        level=Level.SUCCESS,
-    )
-    queue_email(
-        kind="subscription_resumed", user_id=instance.user_id, key=key, subscription=instance
-    )
-
-
-@guarded
-def on_subscription_paused(sender, instance, **kwargs):
-    key = f"subscription_paused:{instance.pk}:{_at(instance.paused_at)}"
+def _paused(sub, **kwargs) -> Said:
     until = (
-        f"It resumes by itself on {format_date(instance.resume_at)}."
-        if instance.resume_at
+        f"It resumes by itself on {format_date(sub.resume_at)}."
+        if sub.resume_at
         else "It stays paused until you resume it."
     )
-    notify(
-        user_id=instance.user_id,
-        kind="subscription_paused",
-        key=key,
-        title=f"Your {instance.plan.name} subscription is paused",
-        message=f"{until} You are not billed while it is paused.",
-        link=links.subscription_path(),
-        link_label="Manage subscription",
-    )
-    queue_email(
-        kind="subscription_paused", user_id=instance.user_id, key=key, subscription=instance
-    )
+    return Said(PAUSED, sub.user_id, {"subscription": sub, "until": until})
 
 
-@guarded
-def on_subscription_cancel_scheduled(sender, instance, cancel_at=None, reason="", **kwargs):
-    key = f"subscription_cancel_scheduled:{instance.pk}:{_at(instance.updated_at)}"
-    notify(
-        user_id=instance.user_id,
-        kind="subscription_cancel_scheduled",
-        key=key,
-        title=f"Your subscription ends on {format_date(cancel_at)}",
-        message=f"You keep {instance.plan.name} until then. Changed your mind? You can keep it until that day.",
-        level=Level.WARNING,
-        link=links.subscription_path(),
-        link_label="Keep my subscription",
-    )
-    queue_email(
-        kind="subscription_cancel_scheduled",
-        user_id=instance.user_id,
-        key=key,
-        subscription=instance,
-        cancel_at=cancel_at,
-        reason=reason,
-    )
-
-
-@guarded
-def on_subscription_cancel_undone(sender, instance, **kwargs):
-    resolve_banners(instance.user_id, ("subscription_cancel_scheduled",))
-
-
-@guarded
-def on_subscription_cancelled(sender, instance, **kwargs):
-    resolve_banners(instance.user_id, ("subscription_cancel_scheduled",))
-    key = f"subscription_ended:{instance.pk}:{_at(instance.cancelled_at or instance.ended_at)}"
-    notify(
-        user_id=instance.user_id,
-        kind="subscription_ended",
-        key=key,
-        title=f"Your {instance.plan.name} subscription has ended",
-        message="Nothing more will be charged. You can subscribe again at any time.",
-        link=links.plans_path(),
-        link_label="See plans",
-    )
-    queue_email(kind="subscription_ended", user_id=instance.user_id, key=key, subscription=instance)
+def _cancelled(sub, **kwargs) -> Said:
+    facts = {"subscription": sub, "ended_at": sub.cancelled_at or sub.ended_at}
+    return Said(ENDED, sub.user_id, facts, clears=("subscription_cancel_scheduled",))
 
 
 EXPIRY_REASONS = {
@@ -216,153 +345,92 @@ EXPIRY_REASONS = {
 }
 
 
-@guarded
-def on_subscription_expired(sender, instance, previous_status=None, **kwargs):
-    key = f"subscription_expired:{instance.pk}:{_at(instance.ended_at)}"
-    notify(
-        user_id=instance.user_id,
-        kind="subscription_expired",
-        key=key,
-        title=f"Your {instance.plan.name} subscription has expired",
-        message=EXPIRY_REASONS.get(previous_status or "", "")
-        + " You can subscribe again at any time.",
-        level=Level.WARNING,
-        link=links.plans_path(),
-        link_label="Subscribe again",
-    )
-    queue_email(
-        kind="subscription_expired",
-        user_id=instance.user_id,
-        key=key,
-        subscription=instance,
-        previous_status=previous_status,
-    )
+def _expired(sub, previous_status=None, **kwargs) -> Said:
+    facts = {
+        "subscription": sub,
+        "previous_status": previous_status,
+        "why": EXPIRY_REASONS.get(previous_status or "", ""),
+    }
+    return Said(EXPIRED, sub.user_id, facts)
 
 
-@guarded
-def on_subscription_plan_changed(sender, instance, old_plan=None, new_plan=None, **kwargs):
-    new_plan = new_plan or instance.plan
-    key = f"plan_changed:{instance.pk}:{getattr(old_plan, 'pk', '')}-{new_plan.pk}:{_at(instance.updated_at)}"
-    notify(
-        user_id=instance.user_id,
-        kind="plan_changed",
-        key=key,
-        title=f"You are now on {new_plan.name}",
-        message=f"Changed from {old_plan.name}." if old_plan is not None else "",
-        level=Level.SUCCESS,
-        link=links.dashboard_path(),
-        link_label="View your subscription",
-    )
-    queue_email(
-        kind="plan_changed",
-        user_id=instance.user_id,
-        key=key,
-        subscription=instance,
-        old_plan=old_plan,
-        new_plan=new_plan,
-    )
+def _plan_changed(sub, old_plan=None, new_plan=None, **kwargs) -> Said:
+    facts = {
+        "subscription": sub,
+        "old_plan": old_plan,
+        "old_plan_id": getattr(old_plan, "pk", ""),
+        "new_plan": new_plan or sub.plan,
+        "changed_from": f"Changed from {old_plan.name}." if old_plan is not None else "",
+    }
+    return Said(PLAN_CHANGED, sub.user_id, facts)
 
 
-@guarded
-def on_subscription_trial_will_end(sender, instance, trial_end=None, **kwargs):
-    trial_end = trial_end or instance.trial_end
-    key = f"trial_ending:{instance.pk}:{_at(trial_end)}"
-    notify(
-        user_id=instance.user_id,
-        kind="trial_ending",
-        key=key,
-        title=f"Your trial ends on {format_date(trial_end)}",
-        message=f"Then {instance.plan.name} costs {instance.plan.price_display} per {instance.plan.interval_display}.",
-        link=links.subscription_path(),
-        link_label="Manage subscription",
-    )
-    queue_email(
-        kind="trial_ending",
-        user_id=instance.user_id,
-        key=key,
-        subscription=instance,
-        trial_end=trial_end,
-    )
+def _trial_will_end(sub, trial_end=None, **kwargs) -> Said:
+    facts = {"subscription": sub, "trial_end": trial_end or sub.trial_end}
+    return Said(TRIAL_ENDING, sub.user_id, facts)
 
 
-@guarded
-def on_subscription_renewal_upcoming(
-    sender, instance, renews_at=None, plan=None, amount=None, **kwargs
-):
-    # An email only: the dashboard already says when the subscription renews.
-    renews_at = renews_at or instance.current_period_end
-    queue_email(
-        kind="renewal_upcoming",
-        user_id=instance.user_id,
-        key=f"renewal_upcoming:{instance.pk}:{_at(renews_at)}",
-        subscription=instance,
-        renews_at=renews_at,
-        plan=plan,
-        amount=amount,
-    )
+def _renewal_upcoming(sub, renews_at=None, plan=None, amount=None, **kwargs) -> Said:
+    facts = {
+        "subscription": sub,
+        "renews_at": renews_at or sub.current_period_end,
+        "plan": plan,
+        "amount": amount,
+    }
+    return Said(RENEWAL_UPCOMING, sub.user_id, facts)
 
 
-# --- Payments -----------------------------------------------------------------------------
+def _is_trialing(instance, **kwargs) -> bool:
+    return instance.status == "trialing"
 
 
 def _is_denied(instance, **kwargs) -> bool:
     return instance.status in DENIED_PAYMENT_STATUSES
 
 
-@guarded(when=_is_denied)
-def on_payment_failed(sender, instance, **kwargs):
-    key = f"payment_failed:{instance.pk}"
-    invoice = instance.invoice
+def _payment_failed(payment, **kwargs) -> Said | None:
+    invoice = payment.invoice
     if invoice is None:
-        notify(
-            user_id=instance.user_id,
-            kind="topup_failed",
-            key=key,
-            title=f"Your top-up of {instance.amount_display} did not go through",
-            message="No money was taken. You can try again with another payment method.",
-            level=Level.WARNING,
-            link=links.wallet_path(),
-            link_label="Top up",
-        )
-        return
+        return Said(TOPUP_FAILED, payment.user_id, {"payment": payment})
     if not invoice.is_payable:
-        return
-    resolve_invoice_banners(invoice.pk, keep_key=key)  # this one says more
-    notify(
-        user_id=instance.user_id,
-        kind="payment_failed",
-        key=key,
-        title=f"Payment failed for {invoice.number}: pay now",
-        message=f"{instance.amount_display} could not be charged ({instance.get_status_display().lower()}).",
-        level=Level.ERROR,
-        invoice=invoice,
-        needs_action=True,
-        link_label="Pay now",
-    )
-    queue_email(
-        kind="payment_failed", user_id=instance.user_id, key=key, invoice=invoice, payment=instance
-    )
+        return None
+    status = payment.get_status_display().lower()
+    facts = {"payment": payment, "invoice": invoice, "status": status}
+    return Said(PAYMENT_FAILED, payment.user_id, facts, invoice=invoice)
 
 
-@guarded
-def on_payment_refunded(sender, instance, refund_amount=None, **kwargs):
-    amount = format_money(refund_amount or instance.refunded_amount, instance.currency)
-    about = (
-        f"invoice {instance.invoice.number}"
-        if instance.invoice_id
-        else f"order {instance.order_id}"
-    )
-    notify(
-        user_id=instance.user_id,
-        kind="payment_refunded",
-        key=f"payment_refunded:{instance.pk}:{instance.refunded_amount}",
-        title=f"{amount} refunded",
-        message=f"A refund for {about}.",
-        invoice=instance.invoice,
-    )
+def _refunded(payment, refund=None, refund_amount=None, **kwargs) -> Said:
+    refunded = describe_refund(payment, refund, refund_amount)
+    if refunded.topup:
+        notice = TOPUP_REFUNDED
+    else:
+        notice = OVERPAYMENT_RETURNED if refunded.overpayment else REFUNDED
+        if refunded.to_wallet:
+            notice = varied(notice, **TO_WALLET)
+    invoice = payment.invoice if payment.invoice_id else None
+    facts = {
+        "payment": payment,
+        "invoice": invoice,
+        "refund": refund,
+        "refund_amount": refund_amount,
+        "refunded": refunded,
+    }
+    return Said(notice, payment.user_id, facts, invoice=invoice)
 
 
-# --- Invoices -----------------------------------------------------------------------------
+def _overpaid(payment, invoice=None, amount=None, return_to="gateway", **kwargs) -> Said:
+    invoice = invoice or payment.invoice
+    amount = amount or payment.gross_amount
+    facts = {
+        "payment": payment,
+        "invoice": invoice,
+        "amount": amount,
+        "money": format_money(amount, payment.currency),
+        "was": "was void" if invoice.status == InvoiceStatus.VOID else "was already paid",
+        "return_to": return_to,
+        "to": DESTINATIONS.get(return_to, DESTINATIONS["gateway"]),
+    }
+    return Said(OVERPAID, payment.user_id, facts, invoice=invoice)
 
 
 def _asks_for_payment(instance, **kwargs) -> bool:
@@ -370,164 +438,46 @@ def _asks_for_payment(instance, **kwargs) -> bool:
     return instance.status == InvoiceStatus.OPEN and instance.total > 0
 
 
-@guarded(when=_asks_for_payment)
-def on_invoice_issued(sender, instance, **kwargs):
-    key = f"invoice_issued:{instance.pk}"
-    notify(
-        user_id=instance.user_id,
-        kind="invoice_issued",
-        key=key,
-        title=f"New invoice {instance.number}: pay now",
-        message=f"{instance.total_display}, due on {format_date(instance.due_date)}.",
-        level=Level.WARNING,
-        invoice=instance,
-        needs_action=True,
-        link_label="Pay now",
-    )
-    queue_email(kind="invoice_issued", user_id=instance.user_id, key=key, invoice=instance)
+def _paid(invoice, payment=None, **kwargs) -> Said:
+    said = Said(None, invoice.user_id, {"invoice": invoice}, invoice=invoice, settles=True)
+    if invoice.total > 0:
+        if payment is None:  # paid without a settlement naming it (offline, by staff)
+            payment = invoice.payments.filter(is_paid=True).order_by("-paid_at", "-pk").first()
+        said.notice, said.facts["payment"] = RECEIPT, payment
+    return said
 
 
-@guarded
-def on_invoice_paid(sender, instance, **kwargs):
-    resolve_invoice_banners(instance.pk)
-    if instance.total <= 0:
-        return
-    key = f"invoice_paid:{instance.pk}"
-    notify(
-        user_id=instance.user_id,
-        kind="payment_received",
-        key=key,
-        title=f"Invoice {instance.number} is paid",
-        message=f"We received {instance.total_display}. Thank you!",
-        level=Level.SUCCESS,
-        invoice=instance,
-        link_label="View invoice",
-    )
-    payment = _receipt_payment(instance)
-    queue_email(
-        kind="payment_receipt", user_id=instance.user_id, key=key, invoice=instance, payment=payment
-    )
+def _was_issued(instance, previous_status=None, **kwargs) -> bool:
+    """A draft voided before it was issued was never shown to anyone."""
+    return bool(instance.number) and previous_status != InvoiceStatus.DRAFT
 
 
-# The payment whose ``payment_success`` this thread saw last: settling a payment pays its
-# invoice right after, in the same transaction, so ``invoice_paid`` finds the receipt's
-# payment here instead of reading it back.
-_just_paid = threading.local()
+def _voided(invoice, **kwargs) -> Said:
+    reason = invoice.void_reason.strip().rstrip(".")
+    facts = {"invoice": invoice, "because": f": {reason}" if reason else ""}
+    return Said(VOIDED, invoice.user_id, facts, invoice=invoice, settles=True)
 
 
-def on_payment_success(sender, instance, **kwargs):
-    """Remember the settled payment for the receipt (no query, nothing to guard)."""
-    _just_paid.payment = instance
-
-
-def _receipt_payment(invoice):
-    """The payment that paid ``invoice``: the one just settled if it is this invoice's
-    and paid it now (same ``paid_at``), else the latest paid one, read."""
-    payment = getattr(_just_paid, "payment", None)
-    _just_paid.payment = None
-    if (
-        payment is not None
-        and payment.pk is not None
-        and payment.invoice_id == invoice.pk
-        and payment.is_paid
-        and payment.paid_at is not None
-        and payment.paid_at == invoice.paid_at
-    ):
-        return payment
-    return invoice.payments.filter(is_paid=True).order_by("-paid_at", "-pk").first()
-
-
-def _overdue_banner(invoice, key: str, title: str) -> None:
-    # One "pay now" banner per invoice at a time (the same event twice keeps its own).
-    resolve_invoice_banners(invoice.pk, keep_key=key)
-    notify(
-        user_id=invoice.user_id,
-        kind="invoice_overdue",
-        key=key,
-        title=title,
-        message=f"{invoice.total_display} was due on {format_date(invoice.due_date)}.",
-        level=Level.ERROR,
-        invoice=invoice,
-        needs_action=True,
-        link_label="Pay now",
-    )
-
-
-@guarded
-def on_invoice_overdue(sender, instance, **kwargs):
-    key = f"invoice_overdue:{instance.pk}"
-    _overdue_banner(instance, key, f"Invoice {instance.number} is overdue: pay now")
-    queue_email(kind="invoice_overdue", user_id=instance.user_id, key=key, invoice=instance)
-
-
-@guarded
-def on_invoice_payment_reminder(
-    sender, instance, reminder_number=None, days_overdue=None, **kwargs
-):
-    key = f"invoice_reminder:{instance.pk}:{reminder_number}"
-    _overdue_banner(instance, key, f"Reminder: invoice {instance.number} is still unpaid: pay now")
-    queue_email(
-        kind="invoice_overdue",
-        user_id=instance.user_id,
-        key=key,
-        invoice=instance,
-        reminder_number=reminder_number,
-        days_overdue=days_overdue,
-    )
-
-
-@guarded
-def on_invoice_voided(sender, instance, **kwargs):
-    resolve_invoice_banners(instance.pk)
-
-
-# --- Wallet -------------------------------------------------------------------------------
-
-
-@guarded
-def on_topup_completed(sender, instance, **kwargs):
-    wallet = instance.wallet
-    if wallet.balance >= wallet_settings.LOW_BALANCE_THRESHOLD:
-        resolve_banners(instance.user_id, ("wallet_low",))
-    key = f"topup_completed:{instance.pk}"
-    notify(
-        user_id=instance.user_id,
-        kind="topup_completed",
-        key=key,
-        title=f"{instance.amount_display} added to your wallet",
-        message=f"Your balance is now {wallet.balance_display}.",
-        level=Level.SUCCESS,
-        link=links.wallet_path(),
-        link_label="View wallet",
-    )
-    queue_email(
-        kind="topup_completed", user_id=instance.user_id, key=key, topup=instance, wallet=wallet
-    )
+def _topup_completed(topup, **kwargs) -> Said:
+    wallet = topup.wallet
+    enough = wallet.balance >= wallet_settings.LOW_BALANCE_THRESHOLD
+    facts = {"topup": topup, "wallet": wallet}
+    return Said(TOPUP_COMPLETED, topup.user_id, facts, clears=("wallet_low",) if enough else ())
 
 
 def _crosses_low_balance(instance, **kwargs) -> bool:
-    """Announce the crossing only, not every debit below the threshold."""
+    """Announce the crossing only, not every debit below the threshold; a refunded
+    top-up taken back out of the wallet is announced by its refund."""
+    if instance.kind == TransactionKind.RECLAIM:
+        return False
     before = instance.balance_after - instance.amount  # amount is negative
     return instance.balance_after < wallet_settings.LOW_BALANCE_THRESHOLD <= before
 
 
-@guarded(when=_crosses_low_balance)
-def on_wallet_debited(sender, instance, **kwargs):
-    wallet = instance.wallet
-    key = f"wallet_low:{instance.pk}"
-    notify(
-        user_id=wallet.user_id,
-        kind="wallet_low",
-        key=key,
-        title="Your wallet balance is low: top up",
-        message=f"{format_money(instance.balance_after, wallet.currency)} left. "
-        "Renewals paid from your wallet need enough balance.",
-        level=Level.WARNING,
-        needs_action=True,
-        link=links.wallet_path(),
-        link_label="Top up",
-    )
-    queue_email(kind="wallet_low", user_id=wallet.user_id, key=key, wallet=wallet)
+def _wallet_low(entry, **kwargs) -> Said:
+    wallet = entry.wallet
+    left = format_money(entry.balance_after, wallet.currency)
+    return Said(WALLET_LOW, wallet.user_id, {"entry": entry, "wallet": wallet, "left": left})
 
 
 def _is_manual_credit(instance, **kwargs) -> bool:
@@ -535,46 +485,100 @@ def _is_manual_credit(instance, **kwargs) -> bool:
     return instance.kind in (TransactionKind.ADJUSTMENT, TransactionKind.REVERSAL)
 
 
-@guarded(when=_is_manual_credit)
-def on_wallet_credited(sender, instance, **kwargs):
-    wallet = instance.wallet
-    if instance.balance_after >= wallet_settings.LOW_BALANCE_THRESHOLD:
-        resolve_banners(wallet.user_id, ("wallet_low",))
-    notify(
-        user_id=wallet.user_id,
-        kind="wallet_credited",
-        key=f"wallet_credited:{instance.pk}",
-        title=f"{instance.amount_display} credited to your wallet",
-        message=instance.description,
-        link=links.wallet_path(),
-        link_label="View wallet",
+def _manual_credit(entry, **kwargs) -> Said:
+    enough = entry.balance_after >= wallet_settings.LOW_BALANCE_THRESHOLD
+    return Said(
+        WALLET_CREDITED,
+        entry.wallet.user_id,
+        {"entry": entry},
+        clears=("wallet_low",) if enough else (),
     )
 
 
-# --- Connection ---------------------------------------------------------------------------
+# --- The one receiver -------------------------------------------------------------------------
+
+
+def announce(said: Said) -> None:
+    """Clear what no longer holds, then show the banner and queue the email once."""
+    if said.clears:
+        resolve_banners(said.user_id, said.clears)
+    if said.settles:
+        resolve_invoice_banners(said.invoice.pk)
+    notice = said.notice
+    if notice is None:
+        return
+    key = TEXTS.format(notice.key, **said.facts)
+    if notice.supersedes:
+        resolve_invoice_banners(said.invoice.pk, keep_key=key)
+    banner = notice.banner
+    if banner is not None:
+        notify(
+            user_id=said.user_id,
+            kind=banner.kind,
+            key=key,
+            title=TEXTS.format(banner.title, **said.facts),
+            message=TEXTS.format(banner.message, **said.facts).strip(),
+            level=banner.level,
+            link=banner.page() if banner.page is not None else "",
+            link_label=banner.label,
+            invoice=said.invoice,
+            needs_action=banner.asks,
+        )
+    if notice.email:
+        params = {name: said.facts.get(name) for name in notice.email_params}
+        queue_email(
+            kind=notice.email, user_id=said.user_id, key=key, invoice=said.invoice, **params
+        )
+
+
+@dataclass(frozen=True)
+class On:
+    """How the receiver of one signal reads it: ``read(instance, **kwargs)`` returns
+    what it said (None: nothing); ``when`` is its cheap condition (no query)."""
+
+    read: Callable[..., Said | None]
+    when: Callable[..., bool] | None = None
+
+
+EVENTS: dict[str, On] = {
+    "subscription_created": On(_welcome, when=_is_trialing),
+    "subscription_activated": On(_activated),
+    "subscription_resumed": On(about_subscription(RESUMED)),
+    "subscription_paused": On(_paused),
+    "subscription_cancel_scheduled": On(
+        about_subscription(CANCEL_SCHEDULED, cancel_at=None, reason="")
+    ),
+    "subscription_cancel_undone": On(
+        about_subscription(None, clears=("subscription_cancel_scheduled",))
+    ),
+    "subscription_cancelled": On(_cancelled),
+    "subscription_expired": On(_expired),
+    "subscription_plan_changed": On(_plan_changed),
+    "subscription_trial_will_end": On(_trial_will_end),
+    "subscription_renewal_upcoming": On(_renewal_upcoming),
+    "payment_failed": On(_payment_failed, when=_is_denied),
+    "payment_refunded": On(_refunded),
+    "payment_overpaid": On(_overpaid),
+    "invoice_issued": On(about_invoice(INVOICE_ISSUED), when=_asks_for_payment),
+    "invoice_paid": On(_paid),
+    "invoice_overdue": On(about_invoice(OVERDUE)),
+    "invoice_payment_reminder": On(about_invoice(REMINDER)),
+    "invoice_voided": On(_voided, when=_was_issued),
+    "topup_completed": On(_topup_completed),
+    "wallet_debited": On(_wallet_low, when=_crosses_low_balance),
+    "wallet_credited": On(_manual_credit, when=_is_manual_credit),
+}
+
+
+def receiver_for(signal_name: str, on: On):
+    def receive(sender, instance, **kwargs):
+        said = on.read(instance, **kwargs)
+        if said is not None:
+            announce(said)
+
+    receive.__name__ = receive.__qualname__ = f"on_{signal_name}"
+    return guarded(receive, when=on.when)
+
 
 # signal name (in subscriptions.signals) -> receiver; PortalConfig.ready() connects them.
-RECEIVERS = {
-    "subscription_created": on_subscription_created,
-    "subscription_activated": on_subscription_activated,
-    "subscription_resumed": on_subscription_resumed,
-    "subscription_paused": on_subscription_paused,
-    "subscription_cancel_scheduled": on_subscription_cancel_scheduled,
-    "subscription_cancel_undone": on_subscription_cancel_undone,
-    "subscription_cancelled": on_subscription_cancelled,
-    "subscription_expired": on_subscription_expired,
-    "subscription_plan_changed": on_subscription_plan_changed,
-    "subscription_trial_will_end": on_subscription_trial_will_end,
-    "subscription_renewal_upcoming": on_subscription_renewal_upcoming,
-    "payment_success": on_payment_success,
-    "payment_failed": on_payment_failed,
-    "payment_refunded": on_payment_refunded,
-    "invoice_issued": on_invoice_issued,
-    "invoice_paid": on_invoice_paid,
-    "invoice_overdue": on_invoice_overdue,
-    "invoice_payment_reminder": on_invoice_payment_reminder,
-    "invoice_voided": on_invoice_voided,
-    "topup_completed": on_topup_completed,
-    "wallet_debited": on_wallet_debited,
-    "wallet_credited": on_wallet_credited,
-}
+RECEIVERS = {name: receiver_for(name, on) for name, on in EVENTS.items()}

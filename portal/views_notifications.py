@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
-from subscriptions.models import Invoice, Payment, Plan, Subscription
+from subscriptions.models import Invoice, Payment, Plan, Refund, Subscription
 from wallets.models import TopUp, Wallet
 
 from . import events
@@ -159,11 +159,23 @@ def sample_email(kind: str) -> RenderedEmail:
     topup = TopUp(pk=0, wallet=wallet, user=user, amount=Decimal("250000"), order_id="TOPUP-9c2e")
     objects: dict = {"subscription": subscription}
     params: dict = {}
-    if kind in ("payment_failed", "invoice_issued", "invoice_overdue", "payment_receipt"):
+    paid = ("payment_receipt", "payment_refunded", "payment_overpaid")
+    if kind in ("payment_failed", "invoice_issued", "invoice_overdue", "invoice_voided", *paid):
         objects.update(invoice=invoice, payment=payment)
-    if kind == "payment_receipt":
+    if kind in paid:
         invoice.status, invoice.paid_at = "paid", now
         payment.status, payment.payment_type = "settlement", "qris"
+    if kind == "payment_refunded":
+        payment.status, payment.refunded_amount = "partial_refund", Decimal("50000")
+        objects["refund"] = Refund(
+            pk=0, payment=payment, amount=Decimal("50000"), destination="wallet",
+            reason="Charged twice for May", status="succeeded",
+        )  # fmt: skip
+        params = {"refund_amount": "50000"}
+    elif kind == "payment_overpaid":
+        params = {"amount": str(invoice.total), "return_to": "gateway"}
+    elif kind == "invoice_voided":
+        invoice.status, invoice.voided_at, invoice.void_reason = "void", now, "Issued by mistake"
     elif kind == "invoice_issued":
         invoice.due_date = now + 7 * day
     elif kind == "invoice_overdue":

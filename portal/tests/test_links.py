@@ -18,6 +18,7 @@ from django.urls import resolve, reverse
 from django.utils import timezone
 
 from portal import emails, links
+from subscriptions.models import Refund
 from subscriptions.tests.factories import (
     InvoiceFactory,
     PaymentFactory,
@@ -43,14 +44,21 @@ def send_email(kind: str, user) -> mail.EmailMessage:
         cancel_at_period_end=kind == "subscription_cancel_scheduled",
     )
     objects: dict = {"subscription": sub}
-    if kind in ("payment_receipt", "payment_failed", "invoice_issued", "invoice_overdue"):
-        paid = kind == "payment_receipt"
+    paid_kinds = ("payment_receipt", "payment_refunded", "payment_overpaid")
+    if kind in (
+        "payment_failed",
+        "invoice_issued",
+        "invoice_overdue",
+        "invoice_voided",
+        *paid_kinds,
+    ):
+        paid = kind in paid_kinds
         invoice = InvoiceFactory(
             user=user,
             subscription=sub,
             plan=sub.plan,
             reason="renewal",
-            status="paid" if paid else "open",
+            status="paid" if paid else "void" if kind == "invoice_voided" else "open",
             paid_at=now if paid else None,
             period_start=now,
             period_end=now + 30 * DAY,
@@ -62,6 +70,12 @@ def send_email(kind: str, user) -> mail.EmailMessage:
                 user=user, invoice=invoice, status="settlement" if paid else "deny"
             ),
         )
+    if kind == "payment_refunded":
+        objects["refund"] = Refund.objects.create(
+            payment=objects["payment"], amount=Decimal("50000"), refund_key="links-test"
+        )
+    if kind == "payment_overpaid":
+        objects.update(amount=invoice.total, return_to="wallet")
     if kind in ("topup_completed", "wallet_low"):
         wallet = funded_wallet(user, 30000)
         objects["wallet"] = wallet

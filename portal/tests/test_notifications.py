@@ -10,6 +10,7 @@ an event announced twice is announced once.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,6 +24,7 @@ from django.utils import timezone
 
 from portal.models import Notification, SentEmail
 from subscriptions import signals
+from subscriptions.models import Refund
 from subscriptions.tests.factories import (
     InvoiceFactory,
     PaymentFactory,
@@ -58,7 +60,7 @@ class Case:
     banner: str | None  # the Notification.kind it creates, if any
     email: str | None  # the SentEmail.kind it sends, if any
     build: Callable[[Any], tuple[Any, dict]]  # user -> (instance, signal kwargs)
-    says: str = ""  # a few words the banner title (or the email subject) must contain
+    says: str = ""  # a few words the banner's title as shown (or the email subject) must hold
 
     def __str__(self) -> str:
         return f"{self.signal}->{self.banner or '-'}/{self.email or '-'}"
@@ -87,6 +89,29 @@ def _paid_invoice(user):
     invoice = open_invoice(user, status="paid", paid_at=now())
     PaymentFactory(user=user, invoice=invoice, status="settlement", payment_type="qris")
     return invoice
+
+
+def _refund_to_wallet(user):
+    payment = PaymentFactory(
+        user=user, invoice=_paid_invoice(user), status="partial_refund",
+        refunded_amount=Decimal("50000"),
+    )  # fmt: skip
+    refund = Refund.objects.create(
+        payment=payment, amount=Decimal("50000"), destination="wallet", status="succeeded",
+        refund_key=f"r-{payment.pk}", reason="Goodwill",
+    )  # fmt: skip
+    return payment, {
+        "previous_status": "settlement",
+        "refund_amount": Decimal("50000"),
+        "previous_refunded_amount": Decimal("0"),
+        "refund": refund,
+    }
+
+
+def _overpaid(user):
+    invoice = _paid_invoice(user)
+    late = PaymentFactory(user=user, invoice=invoice, status="settlement")
+    return late, {"invoice": invoice, "amount": late.gross_amount, "return_to": "gateway"}
 
 
 CASES = [
@@ -127,10 +152,14 @@ CASES = [
     Case("payment_failed", "topup_failed", None,
          lambda u: (PaymentFactory(user=u, status="failure"), {"previous_status": "pending"}),
          "top-up"),
-    Case("payment_refunded", "payment_refunded", None,
+    Case("payment_refunded", "payment_refunded", "payment_refunded",
          lambda u: (PaymentFactory(user=u, invoice=_paid_invoice(u), status="refund"),
                     {"previous_status": "settlement", "refund_amount": Decimal("150000"),
-                     "previous_refunded_amount": Decimal("0")}), "refunded"),
+                     "previous_refunded_amount": Decimal("0")}), "Rp 150.000 was refunded"),
+    Case("payment_refunded", "payment_refunded", "payment_refunded", _refund_to_wallet,
+         "Rp 50.000 was returned to your wallet"),
+    Case("payment_overpaid", "payment_overpaid", "payment_overpaid", _overpaid,
+         "arrived for invoice"),
     Case("invoice_issued", "invoice_issued", "invoice_issued",
          lambda u: (open_invoice(u), {"previous_status": None}), "New invoice"),
     Case("invoice_paid", "payment_received", "payment_receipt",
@@ -141,6 +170,9 @@ CASES = [
     Case("invoice_payment_reminder", "invoice_overdue", "invoice_overdue",
          lambda u: (open_invoice(u, status="overdue", due_date=now() - 3 * DAY),
                     {"reminder_number": 2, "days_overdue": 3}), "Reminder"),
+    Case("invoice_voided", "invoice_voided", "invoice_voided",
+         lambda u: (open_invoice(u, status="void", void_reason="Issued twice"),
+                    {"previous_status": "open"}), "was voided: Issued twice"),
     Case("topup_completed", "topup_completed", "topup_completed",
          lambda u: (_topup(u), {"previous_status": "pending"}), "added to your wallet"),
     Case("wallet_debited", "wallet_low", "wallet_low", lambda u: (_low_debit(u), {}),
@@ -179,12 +211,13 @@ def test_each_notifying_signal_shows_its_banner_once(case, alice, client):
     banners = list(Notification.objects.filter(user=alice))
     assert [b.kind for b in banners] == ([case.banner] if case.banner else [])
     if case.banner:
-        assert case.says.lower() in banners[0].title.lower()
         client.force_login(alice)
         page = client.get(reverse("portal:notifications")).content.decode()
         region = page[page.index('id="notifications"') : page.index("<h1")]
         assert region.count("data-banner=") == 1
         assert f'data-banner="{case.banner}"' in region
+        title = re.search(r'<p class="font-semibold">(.*?)</p>', region, re.S).group(1)
+        assert case.says.lower() in re.sub(r"<[^>]+>", "", title).lower()
 
 
 def test_each_notifying_signal_sends_its_email_once_after_the_commit(

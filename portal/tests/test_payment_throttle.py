@@ -27,15 +27,11 @@ MESSAGE = "Too many payment attempts"
 
 
 @pytest.fixture
-def limits(settings):
-    settings.MIDTRANS_SERVER_KEY = ""
-    settings.SUBSCRIPTIONS_GATEWAY = ""
-    settings.SUBSCRIPTIONS_SANDBOX_ALLOWED = True
-    settings.MIDTRANS_NOTIFICATION_URL = "http://127.0.0.1:9/webhooks/midtrans/"
-    settings.PORTAL_PAYMENT_STARTS_PER_USER = 2
-    settings.PORTAL_PAYMENT_STARTS_PER_IP = 3
-    settings.PORTAL_PAYMENT_STARTS_WINDOW = 600
-    return settings
+def limits(sandbox_settings):
+    sandbox_settings.PORTAL_PAYMENT_STARTS_PER_USER = 2
+    sandbox_settings.PORTAL_PAYMENT_STARTS_PER_IP = 3
+    sandbox_settings.PORTAL_PAYMENT_STARTS_WINDOW = 600
+    return sandbox_settings
 
 
 def open_invoice(user):

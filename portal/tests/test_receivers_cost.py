@@ -117,7 +117,7 @@ def test_a_debit_that_does_not_cross_the_low_balance_line_costs_no_query(alice):
     )
 
     with CaptureQueriesContext(connection) as queries:
-        receivers.on_wallet_debited(sender=WalletTransaction, instance=debit)
+        receivers.RECEIVERS["wallet_debited"](sender=WalletTransaction, instance=debit)
 
     assert len(queries) == 0
     assert not Notification.objects.filter(kind="wallet_low").exists()

@@ -20,11 +20,9 @@ from subscriptions.tests.factories import PlanFactory
 
 
 @pytest.fixture
-def recorder(settings, httpserver):
-    settings.MIDTRANS_SERVER_KEY = ""
-    settings.SUBSCRIPTIONS_GATEWAY = ""
-    settings.SUBSCRIPTIONS_SANDBOX_ALLOWED = True
-    settings.MIDTRANS_NOTIFICATION_URL = httpserver.url_for("/notify")
+def recorder(sandbox_settings, httpserver):
+    """The sandbox's notifications go to a local server that records them."""
+    sandbox_settings.MIDTRANS_NOTIFICATION_URL = httpserver.url_for("/notify")
     httpserver.expect_request("/notify", method="POST").respond_with_json({"status": "ok"})
     return httpserver
 
