@@ -180,6 +180,33 @@ class World:
         )
 
     @cached_property
+    def overpaid_payment(self):
+        """A settled payment that arrived for the invoice after it was paid, returned."""
+        from subscriptions.tests.factories import PaymentFactory
+
+        return PaymentFactory(
+            user=self.alice,
+            invoice=self.invoice,
+            subscription=self.subscription,
+            gateway="sandbox",
+            status="refund",
+            overpaid_amount=Decimal("150000"),
+        )
+
+    @cached_property
+    def refund(self):
+        from subscriptions.models import Refund
+
+        return Refund.objects.create(
+            payment=self.overpaid_payment,
+            amount=Decimal("150000"),
+            destination="wallet",
+            kind="overpayment",
+            status="succeeded",
+            refund_key=f"k-{uuid.uuid4().hex}",
+        )
+
+    @cached_property
     def wallet(self):
         from wallets.tests.factories import funded_wallet
 
@@ -554,6 +581,10 @@ ADMIN_MODELS = {
     "subscriptions/overdueinvoice": AdminModel("invoice", add=False, delete=False, billing=True),
     "subscriptions/payment": AdminModel("payment", add=False, delete=False, billing=True),
     "subscriptions/webhooklog": AdminModel("webhook_log", add=False, delete=False, billing=True),
+    "subscriptions/refund": AdminModel("refund", add=False, delete=False, billing=True),
+    "subscriptions/overpaidpayment": AdminModel(
+        "overpaid_payment", add=False, delete=False, billing=True
+    ),
     "wallets/wallet": AdminModel("wallet", add=False, delete=False, billing=True),
     "wallets/wallettransaction": AdminModel(
         "wallet_transaction", add=False, delete=False, billing=True

@@ -245,10 +245,10 @@ def test_a_payment_settled_for_another_invoice_is_not_named_on_a_receipt(alice):
     signals.payment_success.send(sender=type(payment), instance=payment, previous_status="pending")
     other = InvoiceFactory(user=alice, status="open")
 
-    services.invoice_mark_paid_offline(invoice=other, reference="BANK-1")
+    offline = services.invoice_mark_paid_offline(invoice=other, reference="BANK-1")
 
     receipt = SentEmail.objects.get(kind="payment_receipt", invoice=other)
-    assert receipt.params == {}  # paid without a payment, as the query says
+    assert receipt.params == {"payment_id": offline.pk}  # invoice_paid's payment=
     assert Invoice.objects.get(pk=first.pk).status == "open"
 
 
@@ -258,7 +258,8 @@ def test_a_receipt_for_an_invoice_paid_without_its_settlement_reads_the_payment(
     payment.paid_at = invoice.issued_at
     payment.save()  # payment_success, but the invoice is paid later, at another time
 
-    services.invoice_mark_paid_offline(invoice=invoice, reference="BANK-1")
+    offline = services.invoice_mark_paid_offline(invoice=invoice, reference="BANK-1")
 
+    # The receipt names the payment that paid it (invoice_paid's payment=), not a guess.
     receipt = SentEmail.objects.get(kind="payment_receipt")
-    assert receipt.params == {"payment_id": payment.pk}
+    assert receipt.params == {"payment_id": offline.pk}

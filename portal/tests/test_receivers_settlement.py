@@ -414,7 +414,7 @@ def test_a_pay_now_banner_the_reader_dismissed_stops_asking_when_the_invoice_is_
     asking.save()
     assert "Pay now" in listing_of(client, alice)
 
-    services.invoice_pay(invoice=invoice)  # paid another way (offline)
+    services.invoice_mark_paid_offline(invoice=invoice, reference="BANK-1")  # paid another way
 
     asking.refresh_from_db()
     assert not asking.needs_action

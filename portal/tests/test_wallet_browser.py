@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from conftest import SCREENSHOTS, screenshot
 from subscriptions import services
-from subscriptions.services import LineSpec, invoice_create, invoice_pay
+from subscriptions.services import LineSpec, invoice_create, invoice_mark_paid_offline
 from subscriptions.tests.factories import PlanFactory
 from wallets.models import TopUp, Wallet
 
@@ -42,7 +42,7 @@ def some_history(user, plan) -> None:
             reason="renewal",
             lines=[LineSpec(description=f"{plan.name} ({month} 2026)", unit_amount=plan.price)],
         )
-        invoice_pay(invoice=invoice)
+        invoice_mark_paid_offline(invoice=invoice, reference=f"BANK-{month}")
 
 
 def test_top_up_through_the_sandbox_then_pay_an_invoice_from_the_wallet(live, page_for, alice):

@@ -1,20 +1,16 @@
 """Admin for refunds and the "overpaid / returned" list (read-only).
 
 A refund is recorded by the settlement before the gateway is asked, so every one in
-flight, failed or done is here; staff start refunds from the payment or invoice actions
-and can send a refund in flight again (same refund key: Midtrans refunds it once).
+flight, failed or done is here; staff start refunds from the payment or invoice actions,
+and the billing run sends a refund still in flight again (same refund key: Midtrans
+refunds it once).
 """
 
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import QuerySet
-from django.http import HttpRequest
 
-from .. import services
-from ..models import OverpaidPayment, Refund, RefundStatus
-from .billing import run_service_action
-from .permissions import permission_check
+from ..models import OverpaidPayment, Refund
 
 
 class ReadOnly(admin.ModelAdmin):
@@ -46,24 +42,10 @@ class RefundAdmin(ReadOnly):
     search_fields = ("payment__order_id", "refund_key", "payment__user__email", "reason")
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in Refund._meta.fields]
-    actions = ("send_again",)
-    has_refund_payment_permission = permission_check("subscriptions.refund_payment")
 
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, obj: Refund) -> str:
         return obj.amount_display
-
-    @admin.action(
-        description="Send refunds in flight to the gateway again", permissions=["refund_payment"]
-    )
-    def send_again(self, request: HttpRequest, queryset: QuerySet) -> None:
-        run_service_action(
-            self,
-            request,
-            queryset.filter(status=RefundStatus.PENDING),
-            lambda obj: services.refund_send(refund=obj),
-            "refund(s) sent again",
-        )
 
 
 @admin.register(OverpaidPayment)

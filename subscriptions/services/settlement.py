@@ -881,8 +881,9 @@ def _apply_gateway_refunds(
     if rest > 0:
         if payment.refunded_amount + rest > payment.gross_amount:
             raise AmountMismatch(
-                f"The gateway reports {total} refunded of {payment.order_id}, more than "
-                f"its {payment.gross_amount} less the {payment.refunded_amount} refunded."
+                f"Refunded more than the payment: the gateway reports {total} refunded of "
+                f"{payment.order_id} of {payment.gross_amount}, {payment.refunded_amount} "
+                "of it refunded before."
             )
         refund = Refund.objects.create(
             payment=payment,
