@@ -231,14 +231,7 @@ def payment_apply_status(
 
     if becomes_paid and invoice is not None:
         if invoice.status in PAYABLE_INVOICE_STATUSES:
-            try:
-                with transaction.atomic():
-                    _pay_invoice(invoice, payment=payment, now=now)
-            except BillingError as error:
-                # Paid, but what it paid for can no longer happen (the subscription was
-                # paused or ended meanwhile): the money goes back, it is not kept.
-                invoice.refresh_from_db()
-                _record_overpayment(payment, invoice, now=now, why=str(error))
+            _pay_invoice(invoice, payment=payment, now=now)
         else:
             _record_overpayment(payment, invoice, now=now)
     elif payment.status in FAILED_PAYMENT_STATUSES:
@@ -589,15 +582,14 @@ def invoice_pay_locally(
                 order_id=new_order_id(f"{invoice.number}-{gateway[:3].upper()}"),
                 transaction_id=reference,
             )
-            settled = payment_apply_status(
+            if take_money is not None:
+                take_money(payment)
+            return payment_apply_status(
                 payment=payment,
                 transaction_status=P.SETTLEMENT,
                 payment_type=payment_type,
                 now=now,
             ).payment
-            if take_money is not None:  # the wallet: last in the lock order
-                take_money(settled)
-            return settled
     finally:
         if claim is not None:
             _release(invoice, claim)
