@@ -457,13 +457,10 @@ class WalletBalance:
 
     def release(self, *, refund: Refund) -> None:
         for entry in WalletTransaction.objects.filter(refund=refund, kind=TransactionKind.RECLAIM):
-            _post(
-                wallet=entry.wallet,
-                amount=-entry.amount,
-                kind=TransactionKind.REVERSAL,
-                idempotency_key=f"reverse:{entry.pk}",
-                description=f"Refund of top-up failed: credit restored ({refund.error[:100]})",
-                reverses=entry,
+            wallet_reverse(
+                entry=entry,
+                reason=f"refund of the top-up failed ({refund.error[:100]})",
+                created_by=None,
                 refund=refund,
             )
 
@@ -491,8 +488,11 @@ def wallet_adjust(
 
 
 @transaction.atomic
-def wallet_reverse(*, entry: WalletTransaction, reason: str, created_by) -> WalletTransaction:
-    """Undo a ledger row with an opposite row (the original stays as it was)."""
+def wallet_reverse(
+    *, entry: WalletTransaction, reason: str, created_by, refund: Refund | None = None
+) -> WalletTransaction:
+    """Undo a ledger row with an opposite row (the original stays as it was); ``refund``:
+    the failed refund whose reclaimed credit this gives back."""
     reason = (reason or "").strip()
     if not reason:
         raise BillingError("A reason is required for a reversal.")
@@ -507,5 +507,6 @@ def wallet_reverse(*, entry: WalletTransaction, reason: str, created_by) -> Wall
         idempotency_key=f"reverse:{entry.pk}",
         description=f"Reversal of #{entry.pk}: {reason}",
         reverses=entry,
+        refund=refund,
         created_by=created_by,
     )

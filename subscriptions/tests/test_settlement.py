@@ -22,6 +22,7 @@ from subscriptions import services
 from subscriptions.exceptions import (
     AmountMismatch,
     BillingError,
+    GatewayError,
     GatewayUnavailable,
     InsufficientFunds,
     PaymentInProgress,
@@ -447,3 +448,25 @@ def test_an_attempt_unknown_to_midtrans_is_expired_once_its_payment_page_is_dead
     attempt.refresh_from_db()
 
     assert services.payment_expire(payment=attempt).payment.status == "expire"
+
+
+@pytest.mark.django_db
+def test_a_refused_topup_refund_gives_the_reclaimed_credit_back(client, alice, midtrans):
+    topup = settled_topup(client, alice)
+    midtrans.clear_all_handlers()
+    midtrans.expect_request(re.compile(r"^/v2/.*/refund$")).respond_with_json(
+        {"status_code": "412", "status_message": "Merchant cannot modify the transaction"},
+        status=412,
+    )
+
+    with pytest.raises(GatewayError):
+        services.payment_refund(payment=topup.payment, reason="Customer asked")
+
+    refund = topup.payment.refunds.get()
+    assert refund.status == "failed"
+    assert Wallet.objects.get(user=alice).balance == Decimal("100000")
+    kinds = list(WalletTransaction.objects.filter(refund=refund).values_list("kind", "amount"))
+    assert sorted(kinds) == [("reclaim", Decimal("-100000")), ("reversal", Decimal("100000"))]
+    topup.payment.refresh_from_db()
+    assert topup.payment.refunded_amount == 0
+    assert_ledgers_add_up()
