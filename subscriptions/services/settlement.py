@@ -231,7 +231,14 @@ def payment_apply_status(
 
     if becomes_paid and invoice is not None:
         if invoice.status in PAYABLE_INVOICE_STATUSES:
-            _pay_invoice(invoice, payment=payment, now=now)
+            try:
+                with transaction.atomic():
+                    _pay_invoice(invoice, payment=payment, now=now)
+            except BillingError as error:
+                # Paid, but what it paid for can no longer happen (the subscription was
+                # paused or ended meanwhile): the money goes back, it is not kept.
+                invoice.refresh_from_db()
+                _record_overpayment(payment, invoice, now=now, why=str(error))
         else:
             _record_overpayment(payment, invoice, now=now)
     elif payment.status in FAILED_PAYMENT_STATUSES:

@@ -470,3 +470,31 @@ def test_a_refused_topup_refund_gives_the_reclaimed_credit_back(client, alice, m
     topup.payment.refresh_from_db()
     assert topup.payment.refunded_amount == 0
     assert_ledgers_add_up()
+
+
+@pytest.mark.django_db
+def test_money_for_a_renewal_of_a_subscription_paused_meanwhile_is_returned_not_kept(
+    client, alice, midtrans, django_capture_on_commit_callbacks
+):
+    invoice = open_invoice(alice)
+    funded(alice)
+    wallet_pay_invoice(invoice=invoice, user=alice)
+    subscription = Invoice.objects.get(pk=invoice.pk).subscription
+    renewal = services.subscription_create_renewal_invoice(subscription=subscription)
+    attempt = services.checkout_start(invoice=renewal, user=alice)
+    services.subscription_pause(subscription=subscription)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = notify(client, attempt, method="gopay")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "processed"
+    attempt.refresh_from_db()
+    assert (attempt.is_paid, attempt.overpaid_amount, attempt.refunded_amount) == (
+        True,
+        PRICE,
+        PRICE,
+    )
+    assert "paused" in attempt.refunds.get().reason
+    assert Invoice.objects.get(pk=renewal.pk).status == "open"
+    assert kept(renewal) == 0

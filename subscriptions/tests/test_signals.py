@@ -18,7 +18,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from subscriptions import signals
-from subscriptions.exceptions import InvalidTransition
+from subscriptions.exceptions import InsufficientFunds
 from subscriptions.models import Invoice, Payment, Subscription, WebhookLog
 from subscriptions.services import (
     invoice_create,
@@ -1188,33 +1188,32 @@ def test_nothing_is_called_and_nothing_persists_when_the_transaction_rolls_back(
 def test_a_service_that_fails_half_way_drops_the_on_commit_work_of_its_signals(
     alice, sent, django_capture_on_commit_callbacks
 ):
-    subscription, invoice = pending_subscription(alice)
-    payment = payment_create(user=alice, amount=invoice.total, invoice=invoice)
-    # The money arrives, but activating fails half way (the sign-up was paused by hand):
-    # the payment is saved and payment_success sent before the refusal.
-    Subscription.objects.filter(pk=subscription.pk).update(status="paused")
+    from wallets.services import wallet_pay_invoice
+
+    _, invoice = pending_subscription(alice)
+    # Paying from an empty wallet fails half way: the payment row is saved (and
+    # payment_created sent) before the debit is refused.
     sent.clear()
     calls = []
 
-    def on_success(sender, instance, **kwargs):
+    def on_created(sender, instance, **kwargs):
         transaction.on_commit(lambda: calls.append(instance.order_id))
 
-    signals.payment_success.connect(on_success, weak=False)
+    signals.payment_created.connect(on_created, weak=False)
     try:
         with (
             django_capture_on_commit_callbacks(execute=True) as callbacks,
-            pytest.raises(InvalidTransition),
-            transaction.atomic(),
+            pytest.raises(InsufficientFunds),
         ):
-            payment_apply_status(payment=payment, transaction_status="settlement")
+            wallet_pay_invoice(invoice=invoice, user=alice)
     finally:
-        signals.payment_success.disconnect(on_success)
+        signals.payment_created.disconnect(on_created)
 
-    assert sent.count("payment_success") == 1
+    assert sent.count("payment_created") == 1
     assert callbacks == []
     assert calls == []
-    assert Payment.objects.get(pk=payment.pk).is_paid is False
-    assert Payment.objects.get(pk=payment.pk).status == "pending"
+    assert not Payment.objects.filter(invoice=invoice).exists()
+    assert Invoice.objects.get(pk=invoice.pk).status == "open"
 
 
 @pytest.mark.django_db(transaction=True)

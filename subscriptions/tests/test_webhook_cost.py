@@ -73,7 +73,9 @@ def test_a_settlement_locks_its_invoice_then_its_payment_and_never_reads_the_use
     savepoints = [q["sql"] for q in queries if q["sql"].startswith("SAVEPOINT")]
     receivers_at_work = 2  # invoice_paid (receipt), subscription_activated (welcome)
     webhook_transaction = 1  # the test's own transaction makes the webhook's a savepoint
-    settlement = 1  # payment_apply_status's own (a public service called inside a transaction)
+    # payment_apply_status's own, and paying the invoice (a refusal of what it paid for
+    # rolls back to it, and the money is returned instead of kept).
+    settlement = 2
     assert len(savepoints) == receivers_at_work + webhook_transaction + settlement
     sent = {e.kind: e for e in SentEmail.objects.all()}
     assert set(sent) == {"payment_receipt", "subscription_started"}
