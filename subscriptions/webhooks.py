@@ -68,7 +68,6 @@ import json
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
-from ipaddress import ip_address
 from typing import Any
 
 from django.db import DatabaseError, DataError, transaction
@@ -79,6 +78,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from .app_settings import app_settings, midtrans_settings
+from .client_ip import client_ip
 from .exceptions import AmountMismatch, BillingError, GatewayError, GatewayUnavailable
 from .gateways import GatewayTransaction, PaymentGateway, get_gateway
 from .gateways.base import parse_amount
@@ -135,14 +135,6 @@ def _clean(text: str, limit: int | None = None) -> str:
     # PostgreSQL text and jsonb cannot hold NUL characters.
     text = text.replace("\x00", "\ufffd")
     return text[:limit] if limit else text
-
-
-def _remote_addr(request: HttpRequest) -> str | None:
-    value = request.META.get("REMOTE_ADDR") or ""
-    try:
-        return str(ip_address(value))
-    except ValueError:
-        return None
 
 
 def _read_body(request: HttpRequest, limit: int) -> tuple[bytes, int]:
@@ -543,7 +535,7 @@ def midtrans_webhook(request: HttpRequest) -> HttpResponse:
         body=_clean(raw.decode("utf-8", errors="replace")),
         body_size=size,
         headers=_kept_headers(request),
-        remote_addr=_remote_addr(request),
+        remote_addr=client_ip(request),
     )
     if size > limit:
         result = WebhookResult(

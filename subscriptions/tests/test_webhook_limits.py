@@ -238,3 +238,15 @@ def test_a_log_that_kept_only_a_prefix_is_not_reprocessed(client, payment):
 
     log.refresh_from_db()
     assert (log.status, log.error) == ("invalid", "The signature does not match.")
+
+
+@pytest.mark.django_db
+def test_behind_a_trusted_proxy_the_log_keeps_the_senders_address(client, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    post(client, b"not json", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.50")
+    settings.TRUSTED_PROXY_COUNT = 0
+    post(client, b"not json", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.51")
+
+    addresses = list(WebhookLog.objects.order_by("pk").values_list("remote_addr", flat=True))
+    # With no proxy trusted, a forwarded address proves nothing: the connection's is kept.
+    assert addresses == ["203.0.113.50", "10.0.0.2"]
