@@ -571,7 +571,9 @@ def invoice_pay_locally(
     try:
         if claim is not None:
             _stop_live_attempts(invoice)
-        with transaction.atomic():
+        # A caller inside a transaction (the collectors) owns the rollback point: no
+        # savepoint of this function's own there.
+        with transaction.atomic(savepoint=claim is not None):
             if claim is not None:
                 invoice = _locked_for_claim(invoice, claim, user)
             else:
