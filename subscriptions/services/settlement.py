@@ -257,8 +257,17 @@ def _check_amount(payment: Payment, invoice: Invoice) -> None:
 
 
 def _after_failure(payment: Payment, invoice: Invoice | None, *, now: dt.datetime) -> None:
-    if (
+    """A failed renewal payment makes the subscription past due, unless the attempt was
+    expired or cancelled because the invoice is being paid another way (its claimant
+    stops the earlier attempts first: ``_stop_live_attempts``)."""
+    superseded = (
         invoice is not None
+        and payment.status in (P.EXPIRE, P.CANCEL)
+        and _claim_is_live(invoice, now)
+    )
+    if (
+        not superseded
+        and invoice is not None
         and invoice.subscription_id is not None
         and invoice.reason in (InvoiceReason.RENEWAL, InvoiceReason.TRIAL_END)
         and invoice.status != InvoiceStatus.PAID

@@ -498,3 +498,24 @@ def test_money_for_a_renewal_of_a_subscription_paused_meanwhile_is_returned_not_
     assert "paused" in attempt.refunds.get().reason
     assert Invoice.objects.get(pk=renewal.pk).status == "open"
     assert kept(renewal) == 0
+
+
+@pytest.mark.django_db
+def test_paying_a_renewal_from_the_wallet_over_a_pending_attempt_never_makes_it_past_due(
+    alice, sandbox_settings
+):
+    invoice = open_invoice(alice)
+    funded(alice, PRICE * 2)
+    wallet_pay_invoice(invoice=invoice, user=alice)
+    subscription = Invoice.objects.get(pk=invoice.pk).subscription
+    renewal = services.subscription_create_renewal_invoice(subscription=subscription)
+    services.checkout_start(invoice=renewal, user=alice)
+
+    with record_signals() as sent:
+        wallet_pay_invoice(invoice=renewal, user=alice)
+
+    # The attempt this payment superseded expired; that is no failed payment.
+    assert "subscription_activated" not in sent.names()
+    assert sent.count("subscription_renewed") == 1
+    subscription.refresh_from_db()
+    assert (subscription.status, subscription.past_due_at) == ("active", None)
