@@ -653,14 +653,12 @@ def _record_overpayment(
     payment.overpaid_amount = payment.gross_amount
     payment.save(update_fields=["overpaid_amount", "updated_at"])
     destination = _overpayment_destination(payment)
-    refund = Refund.objects.create(
-        payment=payment,
+    refund = _new_refund(
+        payment,
         amount=payment.gross_amount,
-        currency=payment.currency,
         destination=destination,
         kind=RefundKind.OVERPAYMENT,
         reason=why or f"Invoice {invoice} was already {invoice.get_status_display().lower()}",
-        refund_key=_refund_key(payment, "over"),
     )
     signals.payment_overpaid.send(
         sender=Payment,
@@ -678,9 +676,24 @@ def _record_overpayment(
 # --- Refunds ---------------------------------------------------------------------------------
 
 
-def _refund_key(payment: Payment, label: str) -> str:
-    key = f"{payment.order_id}-{label}-{secrets.token_hex(4)}"
-    return re.sub(r"[^A-Za-z0-9_-]", "-", key)[:100]
+REFUND_KEY_LABELS = {
+    RefundKind.STAFF: "refund",
+    RefundKind.OVERPAYMENT: "over",
+    RefundKind.EXTERNAL: "ext",
+}
+
+
+def _new_refund(payment: Payment, *, kind: str, **fields) -> Refund:
+    """Record a refund of ``payment`` (pending) with a fresh ``refund_key``: the order id,
+    what kind of refund, and a random part, in Midtrans' alphabet."""
+    key = f"{payment.order_id}-{REFUND_KEY_LABELS[kind]}-{secrets.token_hex(4)}"
+    return Refund.objects.create(
+        payment=payment,
+        currency=payment.currency,
+        kind=kind,
+        refund_key=re.sub(r"[^A-Za-z0-9_-]", "-", key)[:100],
+        **fields,
+    )
 
 
 def _in_flight(payment: Payment) -> Decimal:
@@ -750,14 +763,12 @@ def payment_refund(
                 f"The wallet holds {format_money(topup_balance, payment.currency)} of this "
                 f"top-up; {format_money(amount, payment.currency)} cannot be refunded."
             )
-        refund = Refund.objects.create(
-            payment=payment,
+        refund = _new_refund(
+            payment,
             amount=amount,
-            currency=payment.currency,
             destination=destination,
             kind=RefundKind.STAFF,
             reason=reason[:500],
-            refund_key=_refund_key(payment, "refund"),
             created_by=created_by,
         )
         if destination == RefundDestination.WALLET:
@@ -815,14 +826,12 @@ def _refund_refused(refund: Refund, error: GatewayError) -> None:
         balance = customer_balance()
         if balance is not None and refund.kind == RefundKind.OVERPAYMENT:
             # The gateway cannot give this money back: the wallet does.
-            fallback = Refund.objects.create(
-                payment=payment,
+            fallback = _new_refund(
+                payment,
                 amount=refund.amount,
-                currency=refund.currency,
                 destination=RefundDestination.WALLET,
                 kind=RefundKind.OVERPAYMENT,
                 reason=refund.reason,
-                refund_key=_refund_key(payment, "over"),
             )
             _complete_refund(payment, fallback, now=timezone.now())
         elif balance is not None:
@@ -895,14 +904,12 @@ def _apply_gateway_refunds(
                 f"{payment.order_id} of {payment.gross_amount}, {payment.refunded_amount} "
                 "of it refunded before."
             )
-        refund = Refund.objects.create(
-            payment=payment,
+        refund = _new_refund(
+            payment,
             amount=rest,
-            currency=payment.currency,
             destination=RefundDestination.GATEWAY,
             kind=RefundKind.EXTERNAL,
             reason="Refunded at the payment gateway",
-            refund_key=_refund_key(payment, "ext"),
             gateway_response=response,
         )
         balance = customer_balance()
