@@ -9,7 +9,7 @@ class PortalConfig(AppConfig):
     def ready(self) -> None:
         from subscriptions import selectors, signals
 
-        from . import receivers
+        from . import languages, receivers  # noqa: F401 (languages: the sign-in receiver)
         from .emails import invoice_timeline_entries
 
         for signal_name, func in receivers.RECEIVERS.items():

@@ -172,3 +172,25 @@ class SentEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.to_email or self.user} ({self.get_status_display()})"
+
+
+class Preferences(models.Model):
+    """What a subscriber chose for the whole account, so that it follows them to every
+    device and to the emails sent while they are away (``portal/languages.py``)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="portal_preferences",
+    )
+    # A code of settings.LANGUAGES; blank: never chosen (the site's LANGUAGE_CODE).
+    language = models.CharField(max_length=10, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "preferences"
+        verbose_name_plural = "preferences"
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.language or '-'}"

@@ -71,10 +71,14 @@ def _nowrap(text: str) -> str:
     return text.replace(" ", "\u00a0")
 
 
-def format_date(value: dt.datetime | dt.date | None) -> str:
-    """``3 Jan 2027`` in the current time zone (and the active language)."""
-    if value is None:
+def format_date(value: dt.datetime | dt.date | str | None) -> str:
+    """``3 Jan 2027`` (``3 Januari 2027`` in Indonesian) in the current time zone and
+    the active language (``DATE_FORMAT`` in ``portal/formats``); an ISO string, as
+    banners and emails store their dates, is read first."""
+    if not value:
         return ""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
     if isinstance(value, dt.datetime):
         value = (timezone.localtime(value) if timezone.is_aware(value) else value).date()
     return _day_label(value, get_language())
@@ -84,14 +88,15 @@ def format_date(value: dt.datetime | dt.date | None) -> str:
 def _day_label(day: dt.date, language: str | None) -> str:
     # Formatting a date is ~30 µs, and a page of rows shows many: remember each
     # day's label per language (the label depends on nothing else).
-    return formats.date_format(day, "j M Y")
+    return formats.date_format(day, "DATE_FORMAT")
 
 
 def format_datetime(value: dt.datetime | None) -> str:
-    """``3 Jan 2027, 14:05`` in the current time zone (and the active language)."""
+    """``3 Jan 2027, 14:05`` (``3 Januari 2027, 14.05``) in the current time zone and
+    the active language."""
     if value is None:
         return ""
-    return formats.date_format(timezone.localtime(value), "j M Y, H:i")
+    return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
 
 
 def billing_cycle(plan: Plan) -> str:
