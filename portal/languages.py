@@ -103,17 +103,17 @@ class UserLanguageMiddleware:
             translation.activate(code)
             request.LANGUAGE_CODE = code
         response = self.get_response(request)
-        if code and request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) != code:
-            # The switch has set it already when it is the one answering.
-            if settings.LANGUAGE_COOKIE_NAME not in response.cookies:
-                response.set_cookie(
-                    settings.LANGUAGE_COOKIE_NAME,
-                    code,
-                    max_age=settings.LANGUAGE_COOKIE_AGE,
-                    path=settings.LANGUAGE_COOKIE_PATH,
-                    domain=settings.LANGUAGE_COOKIE_DOMAIN,
-                    secure=settings.LANGUAGE_COOKIE_SECURE,
-                    httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
-                    samesite=settings.LANGUAGE_COOKIE_SAMESITE,
-                )
+        # (When the switch answers, it has set the cookie already.)
+        cookie = settings.LANGUAGE_COOKIE_NAME
+        if code and request.COOKIES.get(cookie) != code and cookie not in response.cookies:
+            response.set_cookie(
+                cookie,
+                code,
+                max_age=settings.LANGUAGE_COOKIE_AGE,
+                path=settings.LANGUAGE_COOKIE_PATH,
+                domain=settings.LANGUAGE_COOKIE_DOMAIN,
+                secure=settings.LANGUAGE_COOKIE_SECURE,
+                httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+                samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+            )
         return response
