@@ -60,9 +60,15 @@ def remember(user, code: str) -> None:
 def set_language(request: HttpRequest) -> HttpResponse:
     """Django's ``set_language`` (cookie, redirect to ``next``), and the choice kept for
     the rest of the visit and, signed in, on the account."""
+    posted = request.POST.get("language")
+    code = supported(posted)
+    if code != posted:
+        # Only a language of settings.LANGUAGES goes in the cookie ("id-ID" as "id"):
+        # Django's view takes any language it has a catalogue for ("fr").
+        request.POST = request.POST.copy()
+        request.POST["language"] = code or ""
     response = django_set_language(request)
-    code = supported(request.POST.get("language"))
-    if code and code == request.POST.get("language"):
+    if code:
         request.session[SESSION_KEY] = code
         if request.user.is_authenticated:
             remember(request.user, code)
@@ -103,6 +109,11 @@ class UserLanguageMiddleware:
             translation.activate(code)
             request.LANGUAGE_CODE = code
         response = self.get_response(request)
+        session = getattr(request, "session", None)
+        if session is not None and session.modified:
+            # Signing in during this request brought the account's language: the
+            # cookie follows now, not one page later.
+            code = supported(session.get(SESSION_KEY)) or code
         # (When the switch answers, it has set the cookie already.)
         cookie = settings.LANGUAGE_COOKIE_NAME
         if code and request.COOKIES.get(cookie) != code and cookie not in response.cookies:
