@@ -91,6 +91,10 @@ def on_sign_in(sender, request, user, **kwargs) -> None:
             remember(user, code)
     if code:
         request.session[SESSION_KEY] = code
+        # The rest of this request too: allauth's "Signed in as ..." message is
+        # written after this signal, and shown on the next page in this language.
+        translation.activate(code)
+        request.LANGUAGE_CODE = code
 
 
 class UserLanguageMiddleware:

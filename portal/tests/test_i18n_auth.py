@@ -8,8 +8,10 @@ Needs the compiled catalogue (``manage.py translations --write``) for our string
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
+import time_machine
 from django.conf import settings
 from django.core import mail
 from django.test import Client
@@ -27,6 +29,13 @@ BRAND = "Kopi Kita Billing"
 def brand(settings):
     settings.PORTAL_BRAND_NAME = BRAND
     settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+
+
+@pytest.fixture
+def window_start():
+    """From the start of a 30 s TOTP window, so a code computed now is still current."""
+    with time_machine.travel((int(time.time()) // 30 + 1) * 30, tick=True):
+        yield
 
 
 def indonesian() -> Client:
@@ -236,3 +245,52 @@ def test_the_email_language_does_not_leak_into_the_page(alice):
     assert '<html lang="en"' in text(response)
     assert "Forgot your password?" not in visible(text(response))  # the "sent" page
     assert "Password Reset" in visible(text(response))
+
+
+# --- Two-factor -----------------------------------------------------------------------------
+
+
+# allauth sends the notice on commit, in the request: a real transaction.
+@pytest.mark.django_db(transaction=True)
+def test_two_factor_pages_and_notice_in_the_accounts_language(window_start, alice, settings):
+    from allauth.account.models import EmailAddress
+
+    from .test_accounts import totp
+
+    settings.ACCOUNT_EMAIL_NOTIFICATIONS = True
+    EmailAddress.objects.create(user=alice, email=alice.email, verified=True, primary=True)
+    Preferences.objects.create(user=alice, language="id")
+    laptop = Client()
+    laptop.post(
+        reverse("account_login"), {"login": alice.email, "password": "correct horse battery"}
+    )
+
+    activate = laptop.get(reverse("mfa_activate_totp"))
+    if activate.status_code == 302 and activate["Location"].startswith(
+        reverse("account_reauthenticate")
+    ):  # allauth asks for the password again before a security change
+        assert "Masukkan kata sandi Anda:" in visible(text(laptop.get(activate["Location"])))
+        laptop.post(activate["Location"], {"password": "correct horse battery"})
+        activate = laptop.get(reverse("mfa_activate_totp"))
+    assert activate.status_code == 200, activate.get("Location")
+    words = visible(text(activate))
+    assert "Aktifkan Aplikasi Autentikator" in words
+    assert "Autentikasi dua faktor" in words  # our side menu
+    secret = re.search(r'id="authenticator_secret"[^>]*value="([A-Z2-7]+)"', text(activate))
+    laptop.post(reverse("mfa_activate_totp"), {"code": totp(secret.group(1))})
+
+    # The security notice is written in the account's language.
+    (notice,) = [m for m in mail.outbox if m.to == [alice.email]]
+    assert notice.subject == f"[{BRAND}] Aplikasi Autentikator Diaktifkan"
+    assert '<html lang="id">' in html_alternative(notice)
+
+    # Signing in on an Indonesian phone: the code page is Indonesian and in the portal look.
+    phone = indonesian()
+    response = phone.post(
+        reverse("account_login"), {"login": alice.email, "password": "correct horse battery"}
+    )
+    assert response["Location"] == reverse("mfa_authenticate")
+    html = text(phone.get(reverse("mfa_authenticate")))
+    assert "Akun Anda dilindungi oleh autentikasi dua faktor." in visible(html)
+    assert "data-language-switch" in html
+    assert 'class="card' in html

@@ -248,3 +248,17 @@ def test_an_unsupported_stored_language_reads_as_the_sites(alice):
 
     assert language_of(alice) == "en"
     assert language_of(None) == "en"
+
+
+def test_the_signed_in_message_is_in_the_accounts_language(alice):
+    """allauth writes "Signed in as ..." during the sign-in request, after the account's
+    language is known: on a device that was English, it is already Indonesian."""
+    from django.contrib.messages import get_messages
+
+    Preferences.objects.create(user=alice, language="id")
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+
+    response = sign_in(client, alice.email)
+
+    shown = [str(message) for message in get_messages(response.wsgi_request)]
+    assert shown == [f"Berhasil masuk sebagai {alice.email}."]
