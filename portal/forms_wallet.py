@@ -10,6 +10,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Field, Layout
 from django import forms
 from django.urls import reverse
+from django.utils.formats import get_format, number_format
 from django.utils.html import escape
 from django.utils.translation import gettext_lazy as _
 
@@ -20,16 +21,27 @@ from wallets.app_settings import app_settings
 # refused before it is parsed.
 AMOUNT_MAX_LENGTH = 20
 
-# "150000", "150.000", "1,500,000": digits, optionally grouped by thousands.
-_GROUPED = re.compile(r"^\d{1,3}([.,]\d{3})+$")
 _PLAIN = re.compile(r"^\d+$")
-# Something with a fractional part: "150000.50", "10,5", "150.000,00".
+# Something with a fractional part, written either way: "150000.50", "10,5", "150.000,00".
 _FRACTION = re.compile(r"^[\d.,]*\d[.,]\d{1,2}$")
-_SIMPLE_FRACTION = re.compile(r"^\d+[.,]\d{1,2}$")
+
+
+def _grouped(text: str, separator: str) -> bool:
+    """``1.500.000`` with ``separator`` ".": digits grouped by thousands."""
+    return re.fullmatch(rf"\d{{1,3}}(?:{re.escape(separator)}\d{{3}})+", text) is not None
+
+
+def _whole(text: str, thousands: str) -> bool:
+    return _PLAIN.match(text) is not None or _grouped(text, thousands)
 
 
 def parse_amount(text: str, currency: str) -> Decimal:
-    """What a person typed (``150000``, ``150.000``, ``Rp 150.000``) as a Decimal.
+    """What a person typed as a Decimal, read the active language's way.
+
+    Indonesian groups thousands with a dot and writes a decimal comma ("150.000",
+    "Rp 1.500.000", "150.000,50"); English groups with a comma and writes a decimal
+    point ("150,000", "150000.50"). Both read plain digits ("150000") and a leading
+    "Rp"/"IDR".
 
     Raises ``ValidationError`` with a message for each kind of bad input. For a
     currency without minor units (IDR) a fraction is refused rather than rounded.
@@ -37,24 +49,47 @@ def parse_amount(text: str, currency: str) -> Decimal:
     text = (text or "").strip()
     if len(text) > AMOUNT_MAX_LENGTH:
         raise forms.ValidationError(_("That amount is far too long."), code="too_long")
-    cleaned = re.sub(r"^(rp|idr)\.?\s*", "", text, flags=re.IGNORECASE).replace(" ", "")
+    cleaned = re.sub(r"^(rp|idr)\.?\s*", "", text, flags=re.IGNORECASE)
+    cleaned = re.sub(r"\s", "", cleaned)  # "Rp 150.000" copied from a page has a no-break space
     if cleaned.startswith("-"):
         raise forms.ValidationError(_("Enter an amount above zero."), code="negative")
-    whole_units = CURRENCY_EXPONENT.get(currency.upper(), 2) == 0
-    if _PLAIN.match(cleaned) or (
-        _GROUPED.match(cleaned) and len({*re.sub(r"\d", "", cleaned)}) == 1
-    ):
+    decimal_separator = get_format("DECIMAL_SEPARATOR")
+    thousands_separator = get_format("THOUSAND_SEPARATOR")
+    exponent = CURRENCY_EXPONENT.get(currency.upper(), 2)
+    whole_units = exponent == 0
+    # "150000", "150.000" (id), "1,500,000" (en).
+    if _whole(cleaned, thousands_separator):
         return Decimal(re.sub(r"\D", "", cleaned))
-    if _FRACTION.match(cleaned):
+    # Rupiah grouped the other language's way: "150.000" typed on the English page is
+    # 150000. Nobody tops up 150 rupiah with decimals, and no amount in a currency
+    # without minor units has three decimals, so three digits after the separator
+    # can only be thousands.
+    if whole_units and _grouped(cleaned, decimal_separator):
+        return Decimal(re.sub(r"\D", "", cleaned))
+    # A fraction in the active language: "150000.50" (en), "150.000,50" (id).
+    integer, separator, fraction = cleaned.rpartition(decimal_separator)
+    if separator and _whole(integer, thousands_separator) and _PLAIN.match(fraction):
         if whole_units:
-            raise forms.ValidationError(
-                _("Top-ups are in whole rupiah: leave out the decimals."), code="decimal"
-            )
-        if _SIMPLE_FRACTION.match(cleaned):
-            return Decimal(cleaned.replace(",", "."))
+            raise _decimals_error()
+        if len(fraction) <= exponent:
+            return Decimal(re.sub(r"\D", "", integer) + "." + fraction)
+    # Decimals written the other language's way ("150000,50" on the English page).
+    if whole_units and _FRACTION.match(cleaned):
+        raise _decimals_error()
     raise forms.ValidationError(
         _("Enter an amount in numbers, like 150000."), code="invalid", params={"value": text}
     )
+
+
+def _decimals_error() -> forms.ValidationError:
+    return forms.ValidationError(
+        _("Top-ups are in whole rupiah: leave out the decimals."), code="decimal"
+    )
+
+
+def amount_example(amount: int = 150000) -> str:
+    """``150.000`` in Indonesian, ``150,000`` in English: how to type an amount."""
+    return number_format(amount, use_l10n=True, force_grouping=True)
 
 
 class TopUpForm(forms.Form):
@@ -72,7 +107,6 @@ class TopUpForm(forms.Form):
             attrs={
                 "inputmode": "numeric",
                 "autocomplete": "off",
-                "placeholder": "150.000",
                 "data-custom-amount": "",
             }
         ),
@@ -94,6 +128,7 @@ class TopUpForm(forms.Form):
             "low": self.money(self.minimum),
             "high": self.money(self.maximum),
         }
+        self.fields["custom_amount"].widget.attrs["placeholder"] = amount_example()
         self.fields["custom_amount"].prefix = "Rp" if currency.upper() == "IDR" else currency
         self.helper = FormHelper()
         self.helper.form_action = reverse("portal:wallet_topup")

@@ -1,32 +1,74 @@
 """HTML to PDF with xhtml2pdf, for documents rendered from the portal's own templates.
 
-xhtml2pdf fetches whatever an ``<img src>`` or ``<link href>`` names (files, URLs).
-Our invoice needs no outside resource, so every fetch is refused: a value that made
-its way into the markup can never make the server read a file or call a URL.
+xhtml2pdf fetches whatever an ``<img src>``, ``<link href>`` or ``@font-face src``
+names (files, URLs). Our invoice needs one outside resource, its font, so every other
+fetch is refused: a value that made its way into the markup can never make the server
+read a file or call a URL. The font is asked for by name (``url("pdf-font:regular")``
+in ``portal/invoices/pdf_layout.html``) and only those names lead to a file.
+
+The font: xhtml2pdf's default is Helvetica, one of the PDF standard fonts, which draws
+WinAnsi only (Western European): a customer called "Łukasz" or "Şükrü", or "→" in
+a plan's name, would come out as black boxes. DejaVu Sans (``portal/fonts``, from
+Debian's fonts-dejavu-core, under the Bitstream Vera licence in ``LICENSE`` beside it)
+covers Latin, Greek and Cyrillic in full; it is embedded as a subset of the glyphs a
+document uses.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+from pathlib import Path
 
 from xhtml2pdf import pisa
 
 logger = logging.getLogger(__name__)
+
+FONT_DIR = Path(__file__).resolve().parent / "fonts"
+# What a PDF template may name in @font-face, and the only files it may read.
+FONTS = {
+    "pdf-font:regular": FONT_DIR / "DejaVuSans.ttf",
+    "pdf-font:bold": FONT_DIR / "DejaVuSans-Bold.ttf",
+}
 
 
 class PdfRenderError(RuntimeError):
     """xhtml2pdf could not turn the document into a PDF."""
 
 
-def _no_fetching(uri: str, rel: str) -> str:
+# What a refused fetch turns into: an empty inline resource, read from nowhere. (An
+# empty answer would not do: xhtml2pdf then fetches the URI as written.)
+NOTHING = "data:,"
+
+
+def _fonts_only(uri: str, rel: str) -> str:
+    font = FONTS.get(uri)
+    if font is not None:
+        return str(font)
     logger.warning("PDF rendering refused to fetch %r", uri[:200])
-    return ""
+    return NOTHING
+
+
+def _resource_policy():
+    """xhtml2pdf's own guard (0.2.18 and later), in case a path got past the callback:
+    no network, local reads confined to the font directory, the server's limits."""
+    try:
+        from xhtml2pdf.config.resources import ResourceAccessPolicy
+    except ImportError:  # an older xhtml2pdf: the link callback is the only guard
+        return None
+    return ResourceAccessPolicy.server(base_dir=FONT_DIR, allow_remote=False)
 
 
 def render_pdf(html: str) -> bytes:
     buffer = io.BytesIO()
-    result = pisa.CreatePDF(html, dest=buffer, encoding="utf-8", link_callback=_no_fetching)
+    policy = _resource_policy()
+    result = pisa.CreatePDF(
+        html,
+        dest=buffer,
+        encoding="utf-8",
+        link_callback=_fonts_only,
+        **({"resource_policy": policy} if policy is not None else {}),
+    )
     if result.err:
         raise PdfRenderError(f"xhtml2pdf reported {result.err} error(s)")
     return buffer.getvalue()

@@ -33,6 +33,7 @@ from . import links, throttle
 from .checkout import _state as payment_state
 from .presenters import format_date, invoice_statement
 from .views import HtmxHttpRequest
+from .views_invoices import localized_lines
 
 
 def _invoice(invoice_id: int | None) -> Invoice | None:
@@ -86,7 +87,7 @@ def _context(request, token: str, invoice: Invoice, **extra) -> dict:
     return {
         "token": token,
         "invoice": invoice,
-        "lines": list(invoice.lines.all()),
+        "lines": localized_lines(invoice.lines.all()),
         "statement": invoice_statement(invoice, received_only=True),
         "period": (
             f"{format_date(invoice.period_start)} – {format_date(invoice.period_end)}"

@@ -9,7 +9,9 @@ two can never disagree.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from collections.abc import Iterable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -17,13 +19,14 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from subscriptions.exceptions import BillingError, InsufficientFunds
-from subscriptions.models import Invoice, InvoiceStatus
+from subscriptions.models import Invoice, InvoiceLine, InvoiceStatus
 from subscriptions.selectors import (
     invoice_detail_for_user,
     invoice_list_for_user,
@@ -44,13 +47,77 @@ INVOICES_PER_PAGE = 25
 DETAIL_TEMPLATE = "portal/invoices/detail.html"
 
 STATUS_FILTERS = (
-    ("", gettext_lazy("All")),
-    (InvoiceStatus.OPEN, gettext_lazy("Open")),
-    (InvoiceStatus.PAID, gettext_lazy("Paid")),
-    (InvoiceStatus.OVERDUE, gettext_lazy("Overdue")),
-    (InvoiceStatus.VOID, gettext_lazy("Void")),
+    ("", pgettext_lazy("invoice filter", "All")),
+    (InvoiceStatus.OPEN, pgettext_lazy("invoice filter", "Open")),
+    (InvoiceStatus.PAID, pgettext_lazy("invoice filter", "Paid")),
+    (InvoiceStatus.OVERDUE, pgettext_lazy("invoice filter", "Overdue")),
+    (InvoiceStatus.VOID, pgettext_lazy("invoice filter", "Void")),
 )
 FILTER_VALUES = frozenset(value for value, _label in STATUS_FILTERS if value)
+
+
+# --- Invoice lines in the reader's language ---------------------------------------------
+
+# Billing stores a line's description once, in English, with its dates written
+# "08 Dec 2026" (subscriptions/services: period_line, ProrationQuote.line_specs); that
+# text also goes to the gateway as the item's name. Pages and the PDF show the lines
+# they recognise in the reader's language and the one date format (DATE_FORMAT);
+# any other line (an adjustment typed by staff) is shown as written.
+_DAY = r"\d{1,2} [A-Z][a-z]{2} \d{4}"
+_SPAN = rf"\((?P<start>{_DAY}) – (?P<end>{_DAY})\)"
+_LINE_SHAPES = (
+    (
+        re.compile(rf"^Unused time on (?P<plan>.+) \(after (?P<date>{_DAY})\)$"),
+        # Translators: an invoice line crediting the unused part of the old plan after a
+        # plan change; plan is a plan name, date a date.
+        gettext_lazy("Unused time on %(plan)s (after %(date)s)"),
+    ),
+    (
+        re.compile(rf"^Remaining time on (?P<plan>.+) {_SPAN}$"),
+        # Translators: an invoice line charging the rest of the period on the new plan.
+        gettext_lazy("Remaining time on %(plan)s (%(start)s – %(end)s)"),
+    ),
+    (
+        re.compile(rf"^(?P<plan>.+) {_SPAN}$"),
+        # Translators: an invoice line for one period of a plan: the plan's name, then the
+        # first and the last day of the period.
+        gettext_lazy("%(plan)s (%(start)s – %(end)s)"),
+    ),
+)
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+
+
+def _day(text: str) -> str:
+    day, month, year = text.split()
+    try:
+        return date_format(dt.date(int(year), _MONTHS[month], int(day)), "DATE_FORMAT")
+    except (KeyError, ValueError):
+        return text
+
+
+def line_label(description: str) -> str:
+    """An invoice line's description as the reader reads it (in Indonesian, "Pro (8
+    Desember 2026 to 8 Januari 2027)" with a dash); any other description, unchanged."""
+    for pattern, sentence in _LINE_SHAPES:
+        if match := pattern.match(description):
+            return sentence % {
+                name: value if name == "plan" else _day(value)
+                for name, value in match.groupdict().items()
+            }
+    return description
+
+
+def localized_lines(lines: Iterable[InvoiceLine]) -> list[InvoiceLine]:
+    """The lines with ``label``: the description to show."""
+    lines = list(lines)
+    for line in lines:
+        line.label = line_label(line.description)
+    return lines
 
 
 def _invoice_or_404(request: HtmxHttpRequest, pk: int) -> Invoice:
@@ -104,7 +171,7 @@ def _detail_context(
 ) -> dict:
     context = {
         "invoice": invoice,
-        "lines": list(invoice.lines.all()),
+        "lines": localized_lines(invoice.lines.all()),
         "statement": invoice_statement(invoice, received_only=pdf),
         "pdf": pdf,
         "layout": "portal/invoices/pdf_layout.html" if pdf else "base.html",

@@ -11,12 +11,15 @@ to the shop's finish URL, as Snap does. The page never changes a payment itself.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django import forms
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -35,7 +38,76 @@ from .gateways.snap import gateway_amount, item_details
 from .models import Payment, PaymentStatus
 from .money import format_money
 
+# The page in the reader's language, as Snap's is: the gateway module keeps its English
+# names (they are what the sandbox writes into notifications and logs).
+METHOD_LABELS = {
+    # Translators: a payment method on the sandbox payment page; BCA is a bank.
+    "bank_transfer": gettext_lazy("BCA virtual account"),
+    # Translators: a payment method on the sandbox payment page; Mandiri is a bank.
+    "echannel": gettext_lazy("Mandiri bill payment"),
+    "credit_card": gettext_lazy("Credit card"),
+}
+OUTCOME_TEXTS = {
+    "settlement": (
+        pgettext_lazy("sandbox outcome", "Pay"),
+        gettext_lazy("The payment succeeds (settlement)."),
+    ),
+    "capture_accept": (
+        gettext_lazy("Card captured"),
+        gettext_lazy("Card capture, fraud check accepts."),
+    ),
+    "capture_challenge": (
+        gettext_lazy("Card challenged"),
+        gettext_lazy("Card capture that the fraud check challenges: staff approve or deny it."),
+    ),
+    "deny": (
+        pgettext_lazy("sandbox outcome", "Deny"),
+        gettext_lazy("The bank or fraud check refuses the card."),
+    ),
+    "cancel": (
+        pgettext_lazy("sandbox outcome", "Cancel"),
+        gettext_lazy("The payment is cancelled."),
+    ),
+    "expire": (
+        pgettext_lazy("sandbox outcome", "Expire"),
+        gettext_lazy("The payment window runs out."),
+    ),
+    "pending": (
+        pgettext_lazy("sandbox outcome", "Pay later"),
+        gettext_lazy(
+            "Stay pending (a virtual account waiting for the transfer); settle it later here."
+        ),
+    ),
+}
+# Items the shop adds to an invoice's lines (snap.item_details), by their id.
+ITEM_NAMES = {
+    "discount": gettext_lazy("Discount"),
+    "tax": gettext_lazy("Tax"),
+    "adjustment": gettext_lazy("Rounding adjustment"),
+}
+
 WALLET_METHODS = {key: label for key, label in PAYMENT_METHODS.items() if key != "credit_card"}
+
+
+@dataclass(frozen=True)
+class OutcomeChoice:
+    """An outcome as the page shows it: the gateway's ``Outcome`` in the reader's words."""
+
+    label: str
+    help: str
+    card_only: bool
+
+
+def _outcome_choices() -> list[tuple[str, OutcomeChoice]]:
+    choices = []
+    for key, outcome in OUTCOMES.items():
+        label, help_text = OUTCOME_TEXTS.get(key, (outcome.label, outcome.help))
+        choices.append((key, OutcomeChoice(str(label), str(help_text), outcome.card_only)))
+    return choices
+
+
+def _method_labels() -> dict[str, str]:
+    return {key: str(METHOD_LABELS.get(key, label)) for key, label in WALLET_METHODS.items()}
 
 
 class SandboxPayForm(forms.Form):
@@ -71,9 +143,9 @@ def sandbox_pay(request: HttpRequest, token: str) -> HttpResponse:
 
     if request.method == "POST":
         if not payable:
-            error, status = "This payment can no longer be changed here.", 409
+            error, status = _("This payment can no longer be changed here."), 409
         elif not form.is_valid():
-            error, status = "Choose an outcome and a payment method.", 400
+            error, status = _("Choose an outcome and a payment method."), 400
         else:
             sent, delivery = gateway.complete(
                 payment,
@@ -85,8 +157,11 @@ def sandbox_pay(request: HttpRequest, token: str) -> HttpResponse:
             if not delivery.ok:
                 reason = delivery.error or f"HTTP {delivery.status_code}"
                 error, status = (
-                    f"The notification could not be delivered to {delivery.url} ({reason}). "
-                    "Check SITE_URL, then try again.",
+                    _(
+                        "The notification could not be delivered to %(url)s (%(reason)s). "
+                        "Check SITE_URL, then try again."
+                    )
+                    % {"url": delivery.url, "reason": reason},
                     502,
                 )
             payment.refresh_from_db()
@@ -96,6 +171,7 @@ def sandbox_pay(request: HttpRequest, token: str) -> HttpResponse:
     items = [
         {
             **item,
+            "name": ITEM_NAMES.get(item.get("id"), item.get("name", "")),
             "price_display": format_money(Decimal(item["price"]), payment.currency),
             "total_display": format_money(
                 Decimal(item["price"] * item["quantity"]), payment.currency
@@ -109,6 +185,7 @@ def sandbox_pay(request: HttpRequest, token: str) -> HttpResponse:
             currency=payment.currency,
         )
     ]
+    outcomes = _outcome_choices()
     context = {
         "payment": payment,
         "items": items,
@@ -118,10 +195,9 @@ def sandbox_pay(request: HttpRequest, token: str) -> HttpResponse:
         "form": form,
         "finish": signed_finish if finish_url else "",
         "finish_url": finish_url,
-        "methods": WALLET_METHODS,
-        "outcomes": OUTCOMES,
-        "wallet_outcomes": [(k, o) for k, o in OUTCOMES.items() if not o.card_only],
-        "card_outcomes": [(k, o) for k, o in OUTCOMES.items() if o.card_only],
+        "methods": _method_labels(),
+        "wallet_outcomes": [(k, o) for k, o in outcomes if not o.card_only],
+        "card_outcomes": [(k, o) for k, o in outcomes if o.card_only],
         "error": error,
         "sent": sent,
     }
