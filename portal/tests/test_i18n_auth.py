@@ -294,3 +294,29 @@ def test_two_factor_pages_and_notice_in_the_accounts_language(window_start, alic
     assert "Akun Anda dilindungi oleh autentikasi dua faktor." in visible(html)
     assert "data-language-switch" in html
     assert 'class="card' in html
+
+
+# --- In a browser ---------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("width", [1200, 390])
+def test_the_switch_on_the_sign_in_page_in_a_browser(page_for, live_server, width):
+    from conftest import screenshot
+
+    page = page_for(None, width=width)
+    page.goto(f"{live_server.url}{reverse('account_login')}?next=/billing/")
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.get_by_role("heading", name="Sign In").is_visible()
+
+    page.locator("[data-language-switch] button[value='id']").click()
+
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == "id"
+    assert page.url == f"{live_server.url}{reverse('account_login')}?next=/billing/"
+    assert page.get_by_role("heading", name="Masuk").is_visible()
+    assert page.get_by_text("Lupa kata sandi Anda?").is_visible()
+    pressed = page.locator("[data-language-switch] button[aria-pressed='true']")
+    assert pressed.get_attribute("value") == "id"
+    screenshot(page, f"sign-in-id-{width}")
