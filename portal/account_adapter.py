@@ -41,7 +41,7 @@ from django.utils.translation import pgettext_lazy
 
 from subscriptions.client_ip import client_ip
 
-from .languages import SESSION_KEY, language_of, remember, supported
+from .languages import language_of, remember, supported
 from .links import absolute
 from .templatetags.portal_tags import brand_name
 
@@ -145,10 +145,9 @@ class AccountAdapter(DefaultAccountAdapter):
         """The new account keeps the language it signed up in (its emails use it)."""
         user = super().save_user(request, user, form, commit=commit)
         if commit and user.pk is not None:
-            session = getattr(request, "session", None)
-            code = supported(session.get(SESSION_KEY) if session is not None else None)
-            code = code or supported(getattr(request, "LANGUAGE_CODE", None))
-            code = code or supported(translation.get_language())
+            # The page's language: the switch's choice in this visit, else the
+            # cookie's or the browser's (LocaleMiddleware, UserLanguageMiddleware).
+            code = supported(getattr(request, "LANGUAGE_CODE", None) or translation.get_language())
             if code:
                 remember(user, code)
         return user

@@ -186,6 +186,19 @@ def test_the_verification_email_is_in_the_language_the_customer_signed_up_in(db)
     assert 'href="http://testserver/accounts/confirm-email/' in html
 
 
+def test_a_language_switched_to_before_signing_up_is_the_accounts(db):
+    from django.contrib.auth import get_user_model
+
+    client = Client(HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    client.post(reverse("set_language"), {"language": "id", "next": reverse("account_signup")})
+
+    sign_up(client, "baru@example.co.id")
+
+    assert language_of(get_user_model().objects.get(email="baru@example.co.id")) == "id"
+    (message,) = mail.outbox
+    assert message.subject == f"[{BRAND}] Mohon Konfirmasi Alamat E-mail Anda"
+
+
 def test_an_english_sign_up_gets_an_english_verification_email(db):
     sign_up(Client(), "customer@example.com")
 
