@@ -21,6 +21,11 @@ How an email travels:
 
 Every template holds three partials: ``subject``, ``text`` and ``html``; the text and
 HTML bodies are wrapped in ``emails/layout.txt`` / ``emails/layout.html``.
+
+An email is written in its recipient's language (``languages.language_of``: the
+account's choice, else the site's), whichever process renders it: ``build_message``
+activates that language around the rendering, so a request in another language, the
+billing run and the task worker all send the same words, dates included.
 """
 
 from __future__ import annotations
@@ -38,7 +43,10 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import models, router, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop, ngettext, pgettext_lazy
 
 from subscriptions.app_settings import app_settings as billing_settings
 from subscriptions.models import (
@@ -55,6 +63,7 @@ from wallets.app_settings import app_settings as wallet_settings
 from wallets.models import TopUp, Wallet
 
 from . import links
+from .languages import language_of
 from .models import EmailStatus, SentEmail, insert_unless_exists
 from .presenters import format_date
 from .refunds import DESTINATIONS, describe_refund
@@ -63,24 +72,48 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_RETRY_DELAYS = (60, 300, 1800)  # seconds before the 2nd, 3rd and 4th attempt
 
+# How a payment was made, as the receipt says it ("... for invoice INV-1 by card.").
 PAYMENT_METHODS = {
-    "credit_card": "card",
-    "bank_transfer": "bank transfer",
-    "echannel": "bank transfer",
+    "credit_card": pgettext_lazy("paid by", "card"),
+    "bank_transfer": pgettext_lazy("paid by", "bank transfer"),
+    "echannel": pgettext_lazy("paid by", "bank transfer"),
     "qris": "QRIS",
     "gopay": "GoPay",
     "shopeepay": "ShopeePay",
-    "wallet": "your wallet balance",
-    "offline": "bank transfer",
+    "wallet": pgettext_lazy("paid by", "your wallet balance"),
+    "offline": pgettext_lazy("paid by", "bank transfer"),
+}
+
+# What became of a failed payment ("... the payment was denied."); any other status
+# reads as its label.
+PAYMENT_OUTCOMES = {
+    "deny": pgettext_lazy("the payment was ...", "denied"),
+    "cancel": pgettext_lazy("the payment was ...", "cancelled"),
+    "expire": pgettext_lazy("the payment was ...", "expired"),
+    "failure": pgettext_lazy("the payment was ...", "failed"),
+}
+
+# The admin's invoice timeline: an email's status, alone and with its recipient.
+EMAIL_STATUSES = {
+    EmailStatus.QUEUED: (gettext_lazy("Queued"), gettext_lazy("Queued for %(email)s")),
+    EmailStatus.SENDING: (gettext_lazy("Sending"), gettext_lazy("Sending to %(email)s")),
+    EmailStatus.SENT: (gettext_lazy("Sent"), gettext_lazy("Sent to %(email)s")),
+    EmailStatus.SKIPPED: (gettext_lazy("Skipped"), gettext_lazy("Skipped for %(email)s")),
+    EmailStatus.FAILED: (gettext_lazy("Failed"), gettext_lazy("Failed to %(email)s")),
 }
 
 
 @dataclass(frozen=True)
 class EmailKind:
     name: str
-    label: str  # for the preview page and the admin
+    title: str  # the English label (a msgid), for the preview page and the admin
     # Whether the email still says something true when it is about to be sent.
     still_relevant: Any = None
+
+    @property
+    def label(self) -> str:
+        """The label in the active language."""
+        return _(self.title)
 
 
 def _invoice_payable(objects: dict) -> bool:
@@ -112,24 +145,30 @@ def _still_cancelling(objects: dict) -> bool:
 KINDS: dict[str, EmailKind] = {
     kind.name: kind
     for kind in (
-        EmailKind("subscription_started", "Subscription started (welcome)"),
-        EmailKind("trial_ending", "Trial ending", _still_trialing),
-        EmailKind("renewal_upcoming", "Renewal upcoming", _still_renewing),
-        EmailKind("payment_receipt", "Payment receipt"),
-        EmailKind("payment_failed", "Payment failed", _invoice_payable),
-        EmailKind("invoice_issued", "Invoice issued", _invoice_payable),
-        EmailKind("invoice_overdue", "Invoice overdue (and reminders)", _invoice_payable),
-        EmailKind("subscription_paused", "Subscription paused"),
-        EmailKind("subscription_resumed", "Subscription resumed"),
-        EmailKind("subscription_cancel_scheduled", "Cancellation scheduled", _still_cancelling),
-        EmailKind("subscription_ended", "Subscription ended"),
-        EmailKind("subscription_expired", "Subscription expired"),
-        EmailKind("plan_changed", "Plan changed"),
-        EmailKind("topup_completed", "Top-up completed"),
-        EmailKind("wallet_low", "Wallet balance low"),
-        EmailKind("payment_refunded", "Refund completed"),
-        EmailKind("payment_overpaid", "Overpayment being returned"),
-        EmailKind("invoice_voided", "Invoice voided"),
+        EmailKind("subscription_started", gettext_noop("Subscription started (welcome)")),
+        EmailKind("trial_ending", gettext_noop("Trial ending"), _still_trialing),
+        EmailKind("renewal_upcoming", gettext_noop("Renewal upcoming"), _still_renewing),
+        EmailKind("payment_receipt", gettext_noop("Payment receipt")),
+        EmailKind("payment_failed", gettext_noop("Payment failed"), _invoice_payable),
+        EmailKind("invoice_issued", gettext_noop("Invoice issued"), _invoice_payable),
+        EmailKind(
+            "invoice_overdue", gettext_noop("Invoice overdue (and reminders)"), _invoice_payable
+        ),
+        EmailKind("subscription_paused", gettext_noop("Subscription paused")),
+        EmailKind("subscription_resumed", gettext_noop("Subscription resumed")),
+        EmailKind(
+            "subscription_cancel_scheduled",
+            gettext_noop("Cancellation scheduled"),
+            _still_cancelling,
+        ),
+        EmailKind("subscription_ended", gettext_noop("Subscription ended")),
+        EmailKind("subscription_expired", gettext_noop("Subscription expired")),
+        EmailKind("plan_changed", gettext_noop("Plan changed")),
+        EmailKind("topup_completed", gettext_noop("Top-up completed")),
+        EmailKind("wallet_low", gettext_noop("Wallet balance low")),
+        EmailKind("payment_refunded", gettext_noop("Refund completed")),
+        EmailKind("payment_overpaid", gettext_noop("Overpayment being returned")),
+        EmailKind("invoice_voided", gettext_noop("Invoice voided")),
     )
 }
 
@@ -293,7 +332,10 @@ def is_transient(error: BaseException) -> bool:
 
 def build_message(sent: SentEmail) -> EmailMultiAlternatives | None:
     """The message to send, or ``None`` when there is no one to send it to or it no
-    longer holds (``sent.subject`` and ``sent.to_email`` are filled in)."""
+    longer holds (``sent.subject`` and ``sent.to_email`` are filled in).
+
+    Written in the recipient's language, whatever language the sending process
+    (a request, the billing run, the task worker) is in."""
     user = sent.user
     if not user.email or not user.is_active:
         return None
@@ -301,9 +343,10 @@ def build_message(sent: SentEmail) -> EmailMultiAlternatives | None:
     kind = KINDS[sent.kind]
     if kind.still_relevant is not None and not kind.still_relevant(objects):
         return None
-    rendered = render_email(
-        sent.kind, build_context(kind=sent.kind, user=user, params=sent.params, **objects)
-    )
+    with translation.override(language_of(user)):
+        rendered = render_email(
+            sent.kind, build_context(kind=sent.kind, user=user, params=sent.params, **objects)
+        )
     sent.subject = rendered.subject[:255]
     sent.to_email = user.email
     message = EmailMultiAlternatives(
@@ -350,14 +393,44 @@ class RenderedEmail:
     html: str
 
 
+class Emphasis:
+    """``{{ strong.balance }}`` in a sentence: the context's ``balance`` in ``<strong>``
+    in the HTML body and as it is in the text body, so that both bodies say the same
+    sentence (one msgid, no markup in it)."""
+
+    def __init__(self, context: dict, *, html: bool) -> None:
+        self.context = context
+        self.html = html
+
+    def __getitem__(self, name: str) -> Any:
+        value = self.context[name]
+        if not self.html or value in ("", None):
+            return value
+        return format_html("<strong>{}</strong>", value)
+
+
 def render_email(kind: str, context: dict) -> RenderedEmail:
+    """The email in the active language (``build_message`` activates the recipient's)."""
     template = f"emails/{kind}.html"
-    subject = " ".join(render_to_string(f"{template}#subject", context).split())
-    text_body = render_to_string(f"{template}#text", context)
-    html_body = render_to_string(f"{template}#html", context)
+    text_context = {**context, "strong": Emphasis(context, html=False)}
+    html_context = {**context, "strong": Emphasis(context, html=True)}
+    subject = " ".join(render_to_string(f"{template}#subject", text_context).split())
+    text_body = render_to_string(f"{template}#text", text_context)
+    html_body = render_to_string(f"{template}#html", html_context)
     layout = {**context, "subject": subject}
     text = render_to_string("emails/layout.txt", {**layout, "body": _tidy_text(text_body)})
-    html = render_to_string("emails/layout.html", {**layout, "body": html_body})
+    footer_link = '<a href="{}" style="color:#64748b;">{}</a>'
+    html = render_to_string(
+        "emails/layout.html",
+        {
+            **layout,
+            "body": html_body,
+            "brand_link": format_html(footer_link, context["dashboard_url"], context["brand"]),
+            "notifications_link": format_html(
+                footer_link, context["notifications_url"], _("your notifications")
+            ),
+        },
+    )
     return RenderedEmail(subject=subject, text=_tidy_text(text), html=html)
 
 
@@ -385,7 +458,8 @@ def build_context(
     refund: Refund | None = None,
 ) -> dict[str, Any]:
     """Everything the templates use, from the objects of the event (saved rows when
-    sending, unsaved samples in the preview: no queries beyond what they hold)."""
+    sending, unsaved samples in the preview: no queries beyond what they hold), with
+    its words and dates in the active language."""
     from .templatetags.portal_tags import brand_name
 
     params = params or {}
@@ -404,9 +478,12 @@ def build_context(
         "subscription": subscription,
         "plan": plan,
         "payment": payment,
-        "payment_method": PAYMENT_METHODS.get(
-            getattr(payment, "payment_type", ""), getattr(payment, "payment_type", "")
+        "payment_method": str(
+            PAYMENT_METHODS.get(
+                getattr(payment, "payment_type", ""), getattr(payment, "payment_type", "")
+            )
         ),
+        "payment_outcome": _payment_outcome(payment),
         "topup": topup,
         "old_plan": old_plan,
         "new_plan": new_plan,
@@ -414,7 +491,10 @@ def build_context(
         "reminder_number": params.get("reminder_number"),
         "days_overdue": params.get("days_overdue"),
         "previous_status": params.get("previous_status", ""),
-        "return_to": DESTINATIONS.get(params.get("return_to", ""), ""),
+        "return_to": str(DESTINATIONS.get(params.get("return_to", ""), "")),
+        "plan_name": plan.name if plan is not None else "",
+        "new_plan_name": new_plan.name if new_plan is not None else "",
+        "topup_amount": topup.amount_display if topup is not None else "",
     }
     for name in DATE_PARAMS:
         value = params.get(name)
@@ -427,6 +507,11 @@ def build_context(
         context["resume_at"] = format_date(subscription.resume_at)
         context["ended_at"] = format_date(subscription.ended_at or subscription.cancelled_at)
         context["trial_end"] = context["trial_end"] or format_date(subscription.trial_end)
+    # The end of a subscription that will not renew; the price of the coming renewal.
+    context["ends_on"] = context["cancel_at"] or context.get("period_end", "")
+    context["renewal_amount"] = context.get("amount") or (
+        plan.price_display if plan is not None else ""
+    )
     if payment is not None and (refund is not None or "refund_amount" in params):
         amount = params.get("refund_amount")
         context["refunded"] = describe_refund(
@@ -444,9 +529,15 @@ def build_context(
     return context
 
 
+# The labels of the invoice's rows in a plain-text email (``emails/_invoice.txt``), whose
+# values line up after the longest ("Voided on:" excepted: a rare row, written as is).
+TEXT_LABELS = ("Invoice:", "Amount:", "Period:", "Paid on:", "Due on:")
+
+
 def invoice_context(invoice: Invoice) -> dict[str, Any]:
     start, end = invoice.period_start, invoice.period_end
     return {
+        "label_width": max(len(_(label)) for label in TEXT_LABELS),
         "invoice": invoice,
         "invoice_number": invoice.number or f"#{invoice.pk}",
         "invoice_amount": invoice.total_display,
@@ -462,42 +553,60 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
     }
 
 
+def _payment_outcome(payment: Payment | None) -> str:
+    """``denied`` in "the payment was denied", in the active language."""
+    if payment is None:
+        return ""
+    outcome = PAYMENT_OUTCOMES.get(payment.status)
+    return str(outcome) if outcome is not None else payment.get_status_display().lower()
+
+
 def _absolute_or_blank(path: str) -> str:
     return links.absolute(path) if path else ""
 
 
 def consequence(invoice: Invoice, subscription: Subscription | None) -> str:
-    """What happens if the invoice stays unpaid, in one sentence."""
+    """What happens if the invoice stays unpaid, in the active language."""
     reason = invoice.reason
     if subscription is not None and reason in (InvoiceReason.RENEWAL, InvoiceReason.TRIAL_END):
         grace = dt.timedelta(days=billing_settings.GRACE_PERIOD_DAYS)
         start = subscription.past_due_at or invoice.due_date
         if start is not None:
-            return (
-                f"You keep access to {subscription.plan.name} until {format_date(start + grace)}. "
+            return _(
+                "You keep access to %(plan)s until %(date)s. "
                 "If the invoice is still unpaid then, your subscription expires."
-            )
-        return "If the invoice stays unpaid, your subscription expires after a grace period."
+            ) % {"plan": subscription.plan.name, "date": format_date(start + grace)}
+        return _("If the invoice stays unpaid, your subscription expires after a grace period.")
     if subscription is not None and reason in (
         InvoiceReason.SUBSCRIPTION_CREATE,
         InvoiceReason.REACTIVATION,
     ):
         days = billing_settings.PENDING_SUBSCRIPTION_DAYS
         start = subscription.current_period_start
-        when = (
-            f"on {format_date(start + dt.timedelta(days=days))}" if start else f"after {days} days"
-        )
-        return (
-            f"Your {subscription.plan.name} subscription starts as soon as this invoice is paid. "
-            f"If it is still unpaid, the sign-up is cancelled {when}."
-        )
+        plan = subscription.plan.name
+        if start:
+            return _(
+                "Your %(plan)s subscription starts as soon as this invoice is paid. "
+                "If it is still unpaid, the sign-up is cancelled on %(date)s."
+            ) % {"plan": plan, "date": format_date(start + dt.timedelta(days=days))}
+        return ngettext(
+            "Your %(plan)s subscription starts as soon as this invoice is paid. "
+            "If it is still unpaid, the sign-up is cancelled after %(days)s day.",
+            "Your %(plan)s subscription starts as soon as this invoice is paid. "
+            "If it is still unpaid, the sign-up is cancelled after %(days)s days.",
+            days,
+        ) % {"plan": plan, "days": days}
     if reason == InvoiceReason.PLAN_CHANGE and invoice.plan is not None:
-        return f"You stay on your current plan until this invoice is paid; then you move to {invoice.plan.name}."
+        return _(
+            "You stay on your current plan until this invoice is paid; then you move to %(plan)s."
+        ) % {"plan": invoice.plan.name}
     if invoice.due_date and invoice.due_date > timezone.now():
-        return f"Please pay it by {format_date(invoice.due_date)}."
+        return _("Please pay it by %(date)s.") % {"date": format_date(invoice.due_date)}
     if invoice.due_date:
-        return f"It was due on {format_date(invoice.due_date)}; it stays open until it is paid."
-    return "The invoice stays open until it is paid."
+        return _("It was due on %(date)s; it stays open until it is paid.") % {
+            "date": format_date(invoice.due_date)
+        }
+    return _("The invoice stays open until it is paid.")
 
 
 # --- The admin's invoice timeline ---------------------------------------------------------
@@ -505,16 +614,22 @@ def consequence(invoice: Invoice, subscription: Subscription | None) -> str:
 
 def invoice_timeline_entries(invoice: Invoice) -> list:
     """The emails sent (or tried) about an invoice, for ``subscriptions.selectors``'
-    invoice timeline (registered in ``PortalConfig.ready``)."""
+    invoice timeline (registered in ``PortalConfig.ready``), in the staff member's
+    language; a subject is shown as it was sent (in the recipient's)."""
     from subscriptions.selectors import TimelineEntry
 
     entries = []
     for sent in invoice.sent_emails.order_by("created_at", "pk"):
         label = sent.subject or (KINDS[sent.kind].label if sent.kind in KINDS else sent.kind)
-        detail = f"{sent.get_status_display()}" + (f" to {sent.to_email}" if sent.to_email else "")
+        alone, to = EMAIL_STATUSES.get(sent.status, (sent.get_status_display(), None))
+        detail = str(to) % {"email": sent.to_email} if sent.to_email and to else str(alone)
         if sent.error and sent.status != EmailStatus.SENT:
-            detail += f": {sent.error.splitlines()[0]}"
-        entries.append(
-            TimelineEntry(sent.sent_at or sent.created_at, "email", f"Email: {label}", detail)
-        )
+            # Translators: an email's status in the admin, then the mail server's error.
+            detail = _("%(status)s: %(error)s") % {
+                "status": detail,
+                "error": sent.error.splitlines()[0],
+            }
+        # Translators: an entry of an invoice's timeline in the admin; subject is the email's.
+        title = _("Email: %(subject)s") % {"subject": label}
+        entries.append(TimelineEntry(sent.sent_at or sent.created_at, "email", title, detail))
     return entries
