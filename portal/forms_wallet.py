@@ -142,7 +142,8 @@ class TopUpForm(forms.Form):
             Field("custom_amount", template="portal/wallet/fields/money_input.html"),
             HTML(
                 '<button type="submit" class="btn btn-primary btn-lg mt-6 w-full">'
-                f"{escape(_('Continue to payment'))}</button>"
+                + escape(_("Continue to payment"))
+                + "</button>"
             ),
         )
 

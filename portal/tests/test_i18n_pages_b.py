@@ -310,6 +310,7 @@ def test_the_wallet_reads_in_indonesian(indonesian, rene, sandbox):
     assert "Bayar otomatis perpanjangan" in page
     assert "Antara Rp 10.000 dan Rp 50.000.000." in page
     assert 'placeholder="150.000"' in page
+    assert "Lanjut ke pembayaran</button>" in page
     assert "Pengisian saldo terakhir" in page
     created = local(topup.created_at)
     assert f"{id_day(topup.created_at)}, {created:%H.%M}" in page
