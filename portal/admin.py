@@ -8,6 +8,8 @@ from allauth.account.admin import EmailAddressAdmin
 from allauth.account.models import EmailAddress
 from django.contrib import admin
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext_lazy
 
 from subscriptions.admin.billing import InvoiceAdmin, run_service_action
 from subscriptions.exceptions import InvoiceNotPayable
@@ -47,7 +49,9 @@ class SentEmailAdmin(ReadOnlyAdmin):
 
 def _resend(invoice) -> None:
     if not invoice.is_payable:
-        raise InvoiceNotPayable(f"it is {invoice.get_status_display().lower()}")
+        raise InvoiceNotPayable(
+            _("it is %(status)s") % {"status": str(invoice.get_status_display()).lower()}
+        )
     kind = "invoice_overdue" if invoice.is_past_due else "invoice_issued"
     queue_email(
         kind=kind,
@@ -58,9 +62,18 @@ def _resend(invoice) -> None:
 
 
 # Chasing an unpaid invoice is part of collecting it (InvoiceAdmin.has_collect_invoice_permission).
-@admin.action(description="Resend the invoice email", permissions=["collect_invoice"])
+@admin.action(description=gettext_lazy("Resend the invoice email"), permissions=["collect_invoice"])
 def resend_invoice_email(modeladmin, request, queryset):
-    run_service_action(modeladmin, request, queryset, _resend, "invoice email(s) queued")
+    run_service_action(
+        modeladmin,
+        request,
+        queryset,
+        _resend,
+        done=ngettext_lazy(
+            "%(count)d invoice email queued.", "%(count)d invoice emails queued.", "count"
+        ),
+        logged=gettext_lazy("Invoice email queued"),
+    )
 
 
 InvoiceAdmin.actions = (*InvoiceAdmin.actions, resend_invoice_email)

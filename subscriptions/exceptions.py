@@ -18,14 +18,19 @@ message (or a 4xx), never a 500. Each carries a sentence fit to show a customer.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
 
 class BillingError(Exception):
-    """Base class: ``str(error)`` is a message fit for the customer."""
+    """Base class: ``str(error)`` is a message fit for the customer, in the language
+    active where it was raised (services raise translated messages; a class's
+    ``default_message`` is translated when it is raised)."""
 
-    default_message = "The billing operation could not be completed."
+    default_message = _("The billing operation could not be completed.")
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or self.default_message)
+        super().__init__(str(message or self.default_message))
 
     @property
     def message(self) -> str:
@@ -38,41 +43,45 @@ class InvalidTransition(BillingError):
     def __init__(self, message: str | None = None, *, current: str = "", target: str = "") -> None:
         self.current = current
         self.target = target
-        super().__init__(message or f"Cannot change status from {current!r} to {target!r}.")
+        super().__init__(
+            message
+            or gettext("Cannot change status from %(current)s to %(target)s.")
+            % {"current": current, "target": target}
+        )
 
 
 class SubscriptionExists(BillingError):
-    default_message = "You already have a subscription. Change its plan instead."
+    default_message = _("You already have a subscription. Change its plan instead.")
 
 
 class PlanUnavailable(BillingError):
-    default_message = "That plan is not available."
+    default_message = _("That plan is not available.")
 
 
 class QuoteExpired(BillingError):
-    default_message = "The price quote has expired or no longer applies. Please review it again."
+    default_message = _("The price quote has expired or no longer applies. Please review it again.")
 
 
 class InvoiceNotPayable(BillingError):
-    default_message = "This invoice cannot be paid."
+    default_message = _("This invoice cannot be paid.")
 
 
 class PaymentInProgress(InvoiceNotPayable):
-    default_message = (
+    default_message = _(
         "A payment for this invoice is being started right now. Please wait a moment and try again."
     )
 
 
 class AmountMismatch(BillingError):
-    default_message = "The amount does not match our records."
+    default_message = _("The amount does not match our records.")
 
 
 class InsufficientFunds(BillingError):
-    default_message = "The wallet balance is too low for this payment."
+    default_message = _("The wallet balance is too low for this payment.")
 
 
 class GatewayError(BillingError):
-    default_message = "The payment provider could not process the request."
+    default_message = _("The payment provider could not process the request.")
 
     def __init__(
         self, message: str | None = None, *, status_code: int | None = None, body=None
@@ -83,4 +92,4 @@ class GatewayError(BillingError):
 
 
 class GatewayUnavailable(GatewayError):
-    default_message = "The payment provider is not reachable right now. Please try again."
+    default_message = _("The payment provider is not reachable right now. Please try again.")

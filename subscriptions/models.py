@@ -27,24 +27,36 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext_lazy, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
+from .labels import set_labels
 from .money import format_money
 from .tracking import TrackedModel
 
 ORDER_ID_RE = r"^[A-Za-z0-9\-_~.]{1,50}$"
 order_id_validator = RegexValidator(
     ORDER_ID_RE,
-    "Order ids use letters, digits and - _ ~ . only, at most 50 characters (Midtrans' rule).",
+    _("Order ids use letters, digits and - _ ~ . only, at most 50 characters (Midtrans' rule)."),
 )
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
 
 class IntervalUnit(models.TextChoices):
-    DAY = "day", "Day"
-    WEEK = "week", "Week"
-    MONTH = "month", "Month"
-    YEAR = "year", "Year"
+    DAY = "day", pgettext_lazy("interval unit", "Day")
+    WEEK = "week", pgettext_lazy("interval unit", "Week")
+    MONTH = "month", pgettext_lazy("interval unit", "Month")
+    YEAR = "year", pgettext_lazy("interval unit", "Year")
+
+
+# Several units: "3 months" (one unit is the unit's label, lower-cased: "month").
+INTERVAL_COUNTS = {
+    IntervalUnit.DAY: ngettext_lazy("%(count)d day", "%(count)d days", "count"),
+    IntervalUnit.WEEK: ngettext_lazy("%(count)d week", "%(count)d weeks", "count"),
+    IntervalUnit.MONTH: ngettext_lazy("%(count)d month", "%(count)d months", "count"),
+    IntervalUnit.YEAR: ngettext_lazy("%(count)d year", "%(count)d years", "count"),
+}
 
 
 class PlanQuerySet(models.QuerySet):
@@ -87,8 +99,10 @@ class Plan(models.Model):
 
     @property
     def interval_display(self) -> str:
-        unit = self.get_interval_unit_display().lower()
-        return unit if self.interval == 1 else f"{self.interval} {unit}s"
+        """ "month", "3 months": read after "per", "every" or "for the next"."""
+        if self.interval == 1:
+            return str(self.get_interval_unit_display()).lower()
+        return INTERVAL_COUNTS[self.interval_unit] % {"count": self.interval}
 
     @property
     def approx_days(self) -> int:
@@ -101,13 +115,13 @@ class Plan(models.Model):
 
 
 class SubscriptionStatus(models.TextChoices):
-    PENDING = "pending", "Pending payment"
-    TRIALING = "trialing", "Trial"
-    ACTIVE = "active", "Active"
-    PAST_DUE = "past_due", "Past due"
-    PAUSED = "paused", "Paused"
-    CANCELLED = "cancelled", "Cancelled"
-    EXPIRED = "expired", "Expired"
+    PENDING = "pending", pgettext_lazy("subscription status", "Pending payment")
+    TRIALING = "trialing", pgettext_lazy("subscription status", "Trial")
+    ACTIVE = "active", pgettext_lazy("subscription status", "Active")
+    PAST_DUE = "past_due", pgettext_lazy("subscription status", "Past due")
+    PAUSED = "paused", pgettext_lazy("subscription status", "Paused")
+    CANCELLED = "cancelled", pgettext_lazy("subscription status", "Cancelled")
+    EXPIRED = "expired", pgettext_lazy("subscription status", "Expired")
 
 
 LIVE_SUBSCRIPTION_STATUSES = (
@@ -205,12 +219,12 @@ class Subscription(TrackedModel):
 
 
 class InvoiceStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    OPEN = "open", "Open"
-    PAID = "paid", "Paid"
-    OVERDUE = "overdue", "Overdue"
-    VOID = "void", "Void"
-    UNCOLLECTIBLE = "uncollectible", "Uncollectible"
+    DRAFT = "draft", pgettext_lazy("invoice status", "Draft")
+    OPEN = "open", pgettext_lazy("invoice status", "Open")
+    PAID = "paid", pgettext_lazy("invoice status", "Paid")
+    OVERDUE = "overdue", pgettext_lazy("invoice status", "Overdue")
+    VOID = "void", pgettext_lazy("invoice status", "Void")
+    UNCOLLECTIBLE = "uncollectible", pgettext_lazy("invoice status", "Uncollectible")
 
 
 PAYABLE_INVOICE_STATUSES = (
@@ -221,12 +235,12 @@ PAYABLE_INVOICE_STATUSES = (
 
 
 class InvoiceReason(models.TextChoices):
-    SUBSCRIPTION_CREATE = "subscription_create", "First period"
-    TRIAL_END = "trial_end", "Trial conversion"
-    RENEWAL = "renewal", "Renewal"
-    PLAN_CHANGE = "plan_change", "Plan change"
-    REACTIVATION = "reactivation", "Reactivation"
-    MANUAL = "manual", "Manual"
+    SUBSCRIPTION_CREATE = "subscription_create", pgettext_lazy("invoice reason", "First period")
+    TRIAL_END = "trial_end", pgettext_lazy("invoice reason", "Trial conversion")
+    RENEWAL = "renewal", pgettext_lazy("invoice reason", "Renewal")
+    PLAN_CHANGE = "plan_change", pgettext_lazy("invoice reason", "Plan change")
+    REACTIVATION = "reactivation", pgettext_lazy("invoice reason", "Reactivation")
+    MANUAL = "manual", pgettext_lazy("invoice reason", "Manual")
 
 
 class InvoiceSequence(models.Model):
@@ -313,7 +327,7 @@ class Invoice(TrackedModel):
         ]
 
     def __str__(self) -> str:
-        return self.number or f"Draft invoice #{self.pk}"
+        return self.number or gettext("Draft invoice #%(pk)s") % {"pk": self.pk}
 
     @property
     def total_display(self) -> str:
@@ -353,16 +367,16 @@ class InvoiceLine(models.Model):
 class PaymentStatus(models.TextChoices):
     """Midtrans ``transaction_status`` values, stored as received."""
 
-    PENDING = "pending", "Pending"
-    AUTHORIZE = "authorize", "Authorized"
-    CAPTURE = "capture", "Captured"
-    SETTLEMENT = "settlement", "Settled"
-    DENY = "deny", "Denied"
-    CANCEL = "cancel", "Cancelled"
-    EXPIRE = "expire", "Expired"
-    FAILURE = "failure", "Failed"
-    REFUND = "refund", "Refunded"
-    PARTIAL_REFUND = "partial_refund", "Partially refunded"
+    PENDING = "pending", pgettext_lazy("payment status", "Pending")
+    AUTHORIZE = "authorize", pgettext_lazy("payment status", "Authorized")
+    CAPTURE = "capture", pgettext_lazy("payment status", "Captured")
+    SETTLEMENT = "settlement", pgettext_lazy("payment status", "Settled")
+    DENY = "deny", pgettext_lazy("payment status", "Denied")
+    CANCEL = "cancel", pgettext_lazy("payment status", "Cancelled")
+    EXPIRE = "expire", pgettext_lazy("payment status", "Expired")
+    FAILURE = "failure", pgettext_lazy("payment status", "Failed")
+    REFUND = "refund", pgettext_lazy("payment status", "Refunded")
+    PARTIAL_REFUND = "partial_refund", pgettext_lazy("payment status", "Partially refunded")
 
 
 FAILED_PAYMENT_STATUSES = (
@@ -375,9 +389,9 @@ FAILED_PAYMENT_STATUSES = (
 
 class FraudStatus(models.TextChoices):
     NONE = "", "—"
-    ACCEPT = "accept", "Accept"
-    CHALLENGE = "challenge", "Challenge"
-    DENY = "deny", "Deny"
+    ACCEPT = "accept", pgettext_lazy("fraud status", "Accept")
+    CHALLENGE = "challenge", pgettext_lazy("fraud status", "Challenge")
+    DENY = "deny", pgettext_lazy("fraud status", "Deny")
 
 
 class Payment(TrackedModel):
@@ -454,20 +468,20 @@ class Payment(TrackedModel):
 
 
 class RefundStatus(models.TextChoices):
-    PENDING = "pending", "In progress"
-    SUCCEEDED = "succeeded", "Refunded"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", pgettext_lazy("refund status", "In progress")
+    SUCCEEDED = "succeeded", pgettext_lazy("refund status", "Refunded")
+    FAILED = "failed", pgettext_lazy("refund status", "Failed")
 
 
 class RefundDestination(models.TextChoices):
-    GATEWAY = "gateway", "Card or account"
-    WALLET = "wallet", "Wallet"
+    GATEWAY = "gateway", pgettext_lazy("refund destination", "Card or account")
+    WALLET = "wallet", pgettext_lazy("refund destination", "Wallet")
 
 
 class RefundKind(models.TextChoices):
-    STAFF = "staff", "Refund by staff"
-    OVERPAYMENT = "overpayment", "Overpayment returned"
-    EXTERNAL = "external", "Refund made at the gateway"
+    STAFF = "staff", pgettext_lazy("refund kind", "Refund by staff")
+    OVERPAYMENT = "overpayment", pgettext_lazy("refund kind", "Overpayment returned")
+    EXTERNAL = "external", pgettext_lazy("refund kind", "Refund made at the gateway")
 
 
 class Refund(models.Model):
@@ -516,7 +530,10 @@ class Refund(models.Model):
         indexes = [models.Index(fields=["payment", "status"])]
 
     def __str__(self) -> str:
-        return f"Refund {format_money(self.amount, self.currency)} of {self.payment_id}"
+        return gettext("Refund %(amount)s of payment %(payment)s") % {
+            "amount": format_money(self.amount, self.currency),
+            "payment": self.payment_id,
+        }
 
     @property
     def amount_display(self) -> str:
@@ -524,16 +541,16 @@ class Refund(models.Model):
 
 
 class WebhookStatus(models.TextChoices):
-    RECEIVED = "received", "Received"
-    PROCESSED = "processed", "Processed"
-    FAILED = "failed", "Failed"
-    INVALID = "invalid", "Invalid"
-    DUPLICATE = "duplicate", "Duplicate"
-    IGNORED = "ignored", "Ignored"
+    RECEIVED = "received", pgettext_lazy("webhook status", "Received")
+    PROCESSED = "processed", pgettext_lazy("webhook status", "Processed")
+    FAILED = "failed", pgettext_lazy("webhook status", "Failed")
+    INVALID = "invalid", pgettext_lazy("webhook status", "Invalid")
+    DUPLICATE = "duplicate", pgettext_lazy("webhook status", "Duplicate")
+    IGNORED = "ignored", pgettext_lazy("webhook status", "Ignored")
     # Authentic (validly signed) but impossible to apply (an amount that cannot be a
     # number, a refund larger than the payment): answered so that Midtrans stops
     # retrying, and kept for staff to look at.
-    REJECTED = "rejected", "Rejected"
+    REJECTED = "rejected", pgettext_lazy("webhook status", "Rejected")
 
 
 class WebhookLog(TrackedModel):
@@ -595,8 +612,8 @@ class OverdueInvoice(Invoice):
 
     class Meta:
         proxy = True
-        verbose_name = "overdue invoice"
-        verbose_name_plural = "overdue invoices (queue)"
+        verbose_name = _("overdue invoice")
+        verbose_name_plural = _("overdue invoices (queue)")
 
 
 class OverpaidPayment(Payment):
@@ -604,5 +621,177 @@ class OverpaidPayment(Payment):
 
     class Meta:
         proxy = True
-        verbose_name = "overpaid payment"
-        verbose_name_plural = "overpaid payments (returned)"
+        verbose_name = _("overpaid payment")
+        verbose_name_plural = _("overpaid payments (returned)")
+
+
+# --- Labels for staff screens, in the reader's language (set outside migrations: see
+# labels.py). The English is what Django derives from the names.
+
+_USER = _("user")
+_CURRENCY = _("currency")
+_STATUS = _("status")
+_CREATED_AT = _("created at")
+_UPDATED_AT = _("updated at")
+_PERIOD = {"period_start": _("period start"), "period_end": _("period end")}
+
+set_labels(
+    Plan,
+    verbose_name=_("plan"),
+    verbose_name_plural=_("plans"),
+    fields={
+        "name": _("name"),
+        "slug": _("slug"),
+        "description": _("description"),
+        "price": _("price"),
+        "currency": _CURRENCY,
+        "interval": _("interval"),
+        "interval_unit": _("interval unit"),
+        "trial_period_days": _("trial period days"),
+        "features": _("features"),
+        "is_active": _("is active"),
+        "sort_order": _("sort order"),
+        "created_at": _CREATED_AT,
+        "updated_at": _UPDATED_AT,
+    },
+)
+set_labels(
+    Subscription,
+    verbose_name=_("subscription"),
+    verbose_name_plural=_("subscriptions"),
+    fields={
+        "user": _USER,
+        "plan": _("plan"),
+        "status": _STATUS,
+        "payment_type": _("payment type"),
+        "current_period_start": _("current period start"),
+        "current_period_end": _("current period end"),
+        "billing_anchor": _("billing anchor"),
+        "trial_end": _("trial end"),
+        "cancel_at_period_end": _("cancel at period end"),
+        "cancelled_at": _("cancelled at"),
+        "cancellation_reason": _("cancellation reason"),
+        "paused_at": _("paused at"),
+        "resume_at": _("resume at"),
+        "scheduled_plan": _("scheduled plan"),
+        "scheduled_change_at": _("scheduled change at"),
+        "ended_at": _("ended at"),
+        "past_due_at": _("past due at"),
+        "created_at": _CREATED_AT,
+        "updated_at": _UPDATED_AT,
+    },
+)
+set_labels(
+    Invoice,
+    verbose_name=_("invoice"),
+    verbose_name_plural=_("invoices"),
+    fields={
+        "number": _("number"),
+        "user": _USER,
+        "subscription": _("subscription"),
+        "status": _STATUS,
+        # Translators: what the invoice bills for (first period, renewal, plan change...).
+        "reason": pgettext_lazy("invoice purpose", "reason"),
+        "plan": _("plan"),
+        "currency": _CURRENCY,
+        "subtotal": _("subtotal"),
+        "discount": _("discount"),
+        "tax": _("tax"),
+        "total": _("total"),
+        **_PERIOD,
+        "issued_at": _("issued at"),
+        "due_date": _("due date"),
+        "paid_at": _("paid at"),
+        "voided_at": _("voided at"),
+        "void_reason": _("void reason"),
+        "checkout_claim": _("checkout claim"),
+        "checkout_claimed_until": _("checkout claimed until"),
+        "metadata": _("metadata"),
+        "created_at": _CREATED_AT,
+        "updated_at": _UPDATED_AT,
+    },
+)
+set_labels(
+    InvoiceLine,
+    verbose_name=_("invoice line"),
+    verbose_name_plural=_("invoice lines"),
+    fields={
+        "invoice": _("invoice"),
+        "description": _("description"),
+        "quantity": _("quantity"),
+        "unit_amount": _("unit amount"),
+        "amount": _("amount"),
+        **_PERIOD,
+        "is_proration": _("is proration"),
+        "plan": _("plan"),
+    },
+)
+set_labels(
+    Payment,
+    verbose_name=_("payment"),
+    verbose_name_plural=_("payments"),
+    fields={
+        "user": _USER,
+        "subscription": _("subscription"),
+        "invoice": _("invoice"),
+        "order_id": _("order id"),
+        "gross_amount": _("gross amount"),
+        "currency": _CURRENCY,
+        "status": _STATUS,
+        "fraud_status": _("fraud status"),
+        "payment_type": _("payment type"),
+        "gateway": _("gateway"),
+        "is_paid": _("is paid"),
+        "paid_at": _("paid at"),
+        "refunded_amount": _("refunded amount"),
+        "overpaid_amount": _("overpaid amount"),
+        "transaction_id": _("transaction id"),
+        "snap_token": _("snap token"),
+        "redirect_url": _("redirect url"),
+        "gateway_response": _("gateway response"),
+        "created_at": _CREATED_AT,
+        "updated_at": _UPDATED_AT,
+    },
+)
+set_labels(
+    Refund,
+    verbose_name=_("refund"),
+    verbose_name_plural=_("refunds"),
+    fields={
+        "payment": _("payment"),
+        "amount": _("amount"),
+        "currency": _CURRENCY,
+        "destination": _("destination"),
+        "kind": _("kind"),
+        "status": _STATUS,
+        # Translators: why staff refunded the payment (free text).
+        "reason": pgettext_lazy("refund", "reason"),
+        "refund_key": _("refund key"),
+        "shortfall": _("shortfall"),
+        "error": _("error"),
+        "gateway_response": _("gateway response"),
+        "created_by": _("created by"),
+        "created_at": _CREATED_AT,
+        "completed_at": _("completed at"),
+    },
+)
+set_labels(
+    WebhookLog,
+    verbose_name=_("webhook log"),
+    verbose_name_plural=_("webhook logs"),
+    fields={
+        "provider": _("provider"),
+        "body": _("body"),
+        "body_size": _("body size"),
+        "headers": _("headers"),
+        "remote_addr": _("remote addr"),
+        "order_id": _("order id"),
+        "transaction_status": _("transaction status"),
+        "signature_valid": _("signature valid"),
+        "status": _STATUS,
+        "payment": _("payment"),
+        "error": _("error"),
+        "processed_at": _("processed at"),
+        "created_at": _CREATED_AT,
+    },
+)

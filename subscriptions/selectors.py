@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Prefetch, Q, QuerySet
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from .models import (
     Invoice,
@@ -81,7 +83,9 @@ INVOICE_TIMELINE_SOURCES: list[Callable[[Invoice], Iterable[TimelineEntry]]] = [
 
 def invoice_timeline(invoice: Invoice) -> list[TimelineEntry]:
     """Everything that happened to one invoice, oldest first: its own lifecycle, its
-    payments, the gateway notifications for them, staff actions and registered sources."""
+    payments, the gateway notifications for them, staff actions and registered sources.
+    Titles and details are in the active language (staff actions are shown as the
+    admin log recorded them)."""
     from django.contrib.admin.models import LogEntry
     from django.contrib.contenttypes.models import ContentType
     from django.urls import reverse
@@ -90,20 +94,37 @@ def invoice_timeline(invoice: Invoice) -> list[TimelineEntry]:
 
     # Issued in the same transaction as created: the row's timestamp can trail issued_at.
     created = min(invoice.created_at, invoice.issued_at or invoice.created_at)
-    entries: list[TimelineEntry] = [TimelineEntry(created, "invoice", "Created")]
+    entries: list[TimelineEntry] = [
+        TimelineEntry(created, "invoice", pgettext("invoice timeline", "Created"))
+    ]
     if invoice.issued_at:
+        due = (
+            _("due %(date)s")
+            % {"date": formats.date_format(timezone.localtime(invoice.due_date), "DATE_FORMAT")}
+            if invoice.due_date
+            else ""
+        )
         entries.append(
             TimelineEntry(
                 invoice.issued_at,
                 "invoice",
-                f"Issued as {invoice.number}",
-                f"due {timezone.localtime(invoice.due_date):%d %b %Y}",
+                _("Issued as %(number)s") % {"number": invoice.number},
+                due,
             )
         )
     if invoice.paid_at:
-        entries.append(TimelineEntry(invoice.paid_at, "invoice", "Paid"))
+        entries.append(
+            TimelineEntry(invoice.paid_at, "invoice", pgettext("invoice timeline", "Paid"))
+        )
     if invoice.voided_at:
-        entries.append(TimelineEntry(invoice.voided_at, "invoice", "Voided", invoice.void_reason))
+        entries.append(
+            TimelineEntry(
+                invoice.voided_at,
+                "invoice",
+                pgettext("invoice timeline", "Voided"),
+                invoice.void_reason,
+            )
+        )
     payments = list(invoice.payments.order_by("created_at"))
     for payment in payments:
         url = reverse("admin:subscriptions_payment_change", args=[payment.pk])
@@ -111,8 +132,8 @@ def invoice_timeline(invoice: Invoice) -> list[TimelineEntry]:
             TimelineEntry(
                 payment.created_at,
                 "payment",
-                f"Payment {payment.order_id} started",
-                f"{payment.gateway or 'gateway'} · {payment.amount_display}",
+                _("Payment %(order_id)s started") % {"order_id": payment.order_id},
+                f"{payment.gateway or _('gateway')} · {payment.amount_display}",
                 url,
             )
         )
@@ -121,7 +142,7 @@ def invoice_timeline(invoice: Invoice) -> list[TimelineEntry]:
                 TimelineEntry(
                     payment.paid_at,
                     "payment",
-                    f"Payment {payment.order_id} settled",
+                    _("Payment %(order_id)s settled") % {"order_id": payment.order_id},
                     payment.payment_type,
                     url,
                 )
@@ -131,8 +152,10 @@ def invoice_timeline(invoice: Invoice) -> list[TimelineEntry]:
             TimelineEntry(
                 log.created_at,
                 "webhook",
-                f"Notification {log.transaction_status or '?'} for {log.order_id}",
-                log.get_status_display() + (f": {log.error.splitlines()[0]}" if log.error else ""),
+                _("Notification %(status)s for %(order_id)s")
+                % {"status": log.transaction_status or "?", "order_id": log.order_id},
+                str(log.get_status_display())
+                + (f": {log.error.splitlines()[0]}" if log.error else ""),
                 reverse("admin:subscriptions_webhooklog_change", args=[log.pk]),
             )
         )

@@ -7,6 +7,8 @@ never move backwards: a late ``pending`` after ``settlement`` changes nothing.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext, pgettext_lazy
+
 from .exceptions import InvalidTransition
 from .models import InvoiceStatus as I
 from .models import PaymentStatus as P
@@ -49,22 +51,55 @@ PAYMENT_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
-def _check(table: dict[str, frozenset[str]], kind: str, current: str, target: str) -> None:
-    if target not in table.get(current, frozenset()):
+# How a refused change names the states ("A subscription that is past due cannot
+# become paused"): the word after "is", which is not always the status's label.
+SUBSCRIPTION_STATES = {
+    S.PENDING: pgettext_lazy("subscription that is", "pending"),
+    S.TRIALING: pgettext_lazy("subscription that is", "trialing"),
+    S.ACTIVE: pgettext_lazy("subscription that is", "active"),
+    S.PAST_DUE: pgettext_lazy("subscription that is", "past due"),
+    S.PAUSED: pgettext_lazy("subscription that is", "paused"),
+    S.CANCELLED: pgettext_lazy("subscription that is", "cancelled"),
+    S.EXPIRED: pgettext_lazy("subscription that is", "expired"),
+}
+INVOICE_STATES = {
+    I.DRAFT: pgettext_lazy("invoice that is", "draft"),
+    I.OPEN: pgettext_lazy("invoice that is", "open"),
+    I.PAID: pgettext_lazy("invoice that is", "paid"),
+    I.OVERDUE: pgettext_lazy("invoice that is", "overdue"),
+    I.VOID: pgettext_lazy("invoice that is", "void"),
+    I.UNCOLLECTIBLE: pgettext_lazy("invoice that is", "uncollectible"),
+}
+
+
+def _state(states: dict, value: str) -> str:
+    return str(states.get(value, value.replace("_", " ")))
+
+
+def check_subscription(current: str, target: str) -> None:
+    if target not in SUBSCRIPTION_TRANSITIONS.get(current, frozenset()):
         raise InvalidTransition(
-            f"A {kind} that is {current.replace('_', ' ')} cannot become "
-            f"{target.replace('_', ' ')}.",
+            gettext("A subscription that is %(current)s cannot become %(target)s.")
+            % {
+                "current": _state(SUBSCRIPTION_STATES, current),
+                "target": _state(SUBSCRIPTION_STATES, target),
+            },
             current=current,
             target=target,
         )
 
 
-def check_subscription(current: str, target: str) -> None:
-    _check(SUBSCRIPTION_TRANSITIONS, "subscription", current, target)
-
-
 def check_invoice(current: str, target: str) -> None:
-    _check(INVOICE_TRANSITIONS, "invoice", current, target)
+    if target not in INVOICE_TRANSITIONS.get(current, frozenset()):
+        raise InvalidTransition(
+            gettext("An invoice that is %(current)s cannot become %(target)s.")
+            % {
+                "current": _state(INVOICE_STATES, current),
+                "target": _state(INVOICE_STATES, target),
+            },
+            current=current,
+            target=target,
+        )
 
 
 def payment_can_move(current: str, target: str) -> bool:

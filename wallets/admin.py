@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext_lazy
 
 from subscriptions.admin.billing import InvoiceAdmin, action_with_form, latest_paid_payment
 from subscriptions.admin.permissions import permission_check
@@ -21,14 +23,19 @@ class AdjustmentForm(forms.Form):
         # is a field error here, not a numeric overflow (a 500) on PostgreSQL.
         max_digits=12,
         decimal_places=0,
-        help_text="Positive to credit, negative to debit (whole rupiah).",
+        label=gettext_lazy("Amount"),
+        help_text=gettext_lazy("Positive to credit, negative to debit (whole rupiah)."),
     )
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=200)
+    reason = forms.CharField(
+        label=gettext_lazy("Reason"),
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=200,
+    )
 
     def clean_amount(self):
         amount = self.cleaned_data["amount"]
         if amount == 0:
-            raise forms.ValidationError("An adjustment cannot be zero.")
+            raise forms.ValidationError(_("An adjustment cannot be zero."))
         return amount
 
 
@@ -74,19 +81,20 @@ class WalletAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="Balance", ordering="balance")
+    @admin.display(description=gettext_lazy("Balance"), ordering="balance")
     def balance_display(self, obj: Wallet) -> str:
         return obj.balance_display
 
     @admin.action(
-        description="Adjust balance (credit or debit, with a reason)", permissions=["adjust_wallet"]
+        description=gettext_lazy("Adjust balance (credit or debit, with a reason)"),
+        permissions=["adjust_wallet"],
     )
     def adjust_balance(self, request, queryset):
         return action_with_form(
             self,
             request,
             queryset,
-            title="Adjust wallet balance",
+            title=_("Adjust wallet balance"),
             action_name="adjust_balance",
             form_class=AdjustmentForm,
             operation=lambda wallet, data: wallet_adjust(
@@ -95,7 +103,10 @@ class WalletAdmin(admin.ModelAdmin):
                 reason=data["reason"],
                 created_by=request.user,
             ),
-            done="wallet(s) adjusted",
+            done=ngettext_lazy(
+                "%(count)d wallet adjusted.", "%(count)d wallets adjusted.", "count"
+            ),
+            logged=gettext_lazy("Wallet adjusted"),
         )
 
 
@@ -119,24 +130,30 @@ class TopUpAdmin(ReadOnlyAdmin):
 
 class WalletRefundForm(forms.Form):
     amount = forms.DecimalField(
+        label=gettext_lazy("Amount"),
         required=False,
         min_value=1,
         decimal_places=0,
-        help_text="Leave empty to refund everything not yet refunded.",
+        help_text=gettext_lazy("Leave empty to refund everything not yet refunded."),
     )
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=200)
+    reason = forms.CharField(
+        label=gettext_lazy("Reason"),
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=200,
+    )
 
 
 # InvoiceAdmin.has_refund_payment_permission: the same permission as a gateway refund.
 @admin.action(
-    description="Refund to the customer's wallet (with a reason)", permissions=["refund_payment"]
+    description=gettext_lazy("Refund to the customer's wallet (with a reason)"),
+    permissions=["refund_payment"],
 )
 def refund_to_wallet(modeladmin, request, queryset):
     return action_with_form(
         modeladmin,
         request,
         queryset,
-        title="Refund to the customer's wallet",
+        title=_("Refund to the customer's wallet"),
         action_name="refund_to_wallet",
         form_class=WalletRefundForm,
         operation=lambda invoice, data: payment_refund(
@@ -146,7 +163,12 @@ def refund_to_wallet(modeladmin, request, queryset):
             destination=RefundDestination.WALLET,
             created_by=request.user,
         ),
-        done="invoice(s) refunded to the wallet",
+        done=ngettext_lazy(
+            "%(count)d invoice refunded to the wallet.",
+            "%(count)d invoices refunded to the wallet.",
+            "count",
+        ),
+        logged=gettext_lazy("Invoice refunded to the wallet"),
     )
 
 

@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class WalletsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "wallets"
-    verbose_name = "Wallets"
+    verbose_name = _("Wallets")
 
     def ready(self) -> None:
         from subscriptions import signals

@@ -23,7 +23,10 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
+from subscriptions.labels import set_labels
 from subscriptions.models import Invoice, Payment
 from subscriptions.money import format_money
 from subscriptions.tracking import TrackedModel
@@ -42,7 +45,7 @@ class Wallet(models.Model):
     currency = models.CharField(max_length=3, default="IDR")
     balance = models.DecimalField(**MONEY, default=Decimal("0"), editable=False)
     auto_pay = models.BooleanField(
-        default=False, help_text="Pay renewal invoices from the wallet when it holds enough."
+        default=False, help_text=_("Pay renewal invoices from the wallet when it holds enough.")
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -64,13 +67,13 @@ class Wallet(models.Model):
 
 
 class TransactionKind(models.TextChoices):
-    TOP_UP = "top_up", "Top-up"
-    PAYMENT = "payment", "Payment"
-    REFUND = "refund", "Refund"
-    ADJUSTMENT = "adjustment", "Adjustment"
-    REVERSAL = "reversal", "Reversal"
+    TOP_UP = "top_up", pgettext_lazy("wallet transaction kind", "Top-up")
+    PAYMENT = "payment", pgettext_lazy("wallet transaction kind", "Payment")
+    REFUND = "refund", pgettext_lazy("wallet transaction kind", "Refund")
+    ADJUSTMENT = "adjustment", pgettext_lazy("wallet transaction kind", "Adjustment")
+    REVERSAL = "reversal", pgettext_lazy("wallet transaction kind", "Reversal")
     # A refunded top-up takes its credit back (linked to the Refund).
-    RECLAIM = "reclaim", "Top-up refunded"
+    RECLAIM = "reclaim", pgettext_lazy("wallet transaction kind", "Top-up refunded")
 
 
 class WalletTransaction(models.Model):
@@ -107,7 +110,7 @@ class WalletTransaction(models.Model):
         null=True,
         blank=True,
         related_name="+",
-        help_text="The staff member who made an adjustment.",
+        help_text=_("The staff member who made an adjustment."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -143,10 +146,10 @@ class WalletTransaction(models.Model):
 
 
 class TopUpStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SUCCESS = "success", "Completed"
-    FAILED = "failed", "Failed"
-    EXPIRED = "expired", "Expired"
+    PENDING = "pending", pgettext_lazy("top-up status", "Pending")
+    SUCCESS = "success", pgettext_lazy("top-up status", "Completed")
+    FAILED = "failed", pgettext_lazy("top-up status", "Failed")
+    EXPIRED = "expired", pgettext_lazy("top-up status", "Expired")
 
 
 class TopUp(TrackedModel):
@@ -175,8 +178,65 @@ class TopUp(TrackedModel):
         ]
 
     def __str__(self) -> str:
-        return f"Top-up {self.order_id} ({self.get_status_display()})"
+        return gettext("Top-up %(order_id)s (%(status)s)") % {
+            "order_id": self.order_id,
+            "status": self.get_status_display(),
+        }
 
     @property
     def amount_display(self) -> str:
         return format_money(self.amount, self.wallet.currency)
+
+
+# --- Labels for staff screens, in the reader's language (set outside migrations: see
+# subscriptions/labels.py). The English is what Django derives from the names.
+
+set_labels(
+    Wallet,
+    verbose_name=_("wallet"),
+    verbose_name_plural=_("wallets"),
+    fields={
+        "user": _("user"),
+        "currency": _("currency"),
+        "balance": _("balance"),
+        "auto_pay": _("auto pay"),
+        "created_at": _("created at"),
+        "updated_at": _("updated at"),
+    },
+)
+set_labels(
+    WalletTransaction,
+    verbose_name=_("wallet transaction"),
+    verbose_name_plural=_("wallet transactions"),
+    fields={
+        "wallet": _("wallet"),
+        "amount": _("amount"),
+        "kind": _("kind"),
+        "balance_after": _("balance after"),
+        "idempotency_key": _("idempotency key"),
+        "description": _("description"),
+        "topup": _("top-up"),
+        "payment": _("payment"),
+        "invoice": _("invoice"),
+        "refund": _("refund"),
+        "reverses": _("reverses"),
+        "created_by": _("created by"),
+        "created_at": _("created at"),
+    },
+)
+set_labels(
+    TopUp,
+    verbose_name=_("top up"),
+    verbose_name_plural=_("top ups"),
+    fields={
+        "wallet": _("wallet"),
+        "user": _("user"),
+        "amount": _("amount"),
+        "order_id": _("order id"),
+        "status": _("status"),
+        "payment": _("payment"),
+        "completed_at": _("completed at"),
+        "created_at": _("created at"),
+        "updated_at": _("updated at"),
+    },
+)

@@ -18,6 +18,8 @@ from decimal import Decimal
 
 from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from subscriptions.app_settings import app_settings as billing_settings
 from subscriptions.exceptions import BillingError, InsufficientFunds
@@ -38,7 +40,7 @@ MAX_BALANCE = Decimal("999999999999.99")
 
 
 class IdempotencyConflict(BillingError):
-    default_message = "This operation was already recorded with different details."
+    default_message = gettext_lazy("This operation was already recorded with different details.")
 
 
 def wallet_get_or_create(*, user) -> Wallet:
@@ -95,7 +97,7 @@ def _post(
 def _checked_amount(amount: Decimal, currency: str) -> Decimal:
     amount = round_money(Decimal(amount), currency)
     if amount == 0:
-        raise BillingError("A wallet movement cannot be zero.")
+        raise BillingError(_("A wallet movement cannot be zero."))
     return amount
 
 
@@ -189,12 +191,16 @@ def _post_locked(
     new_balance = locked.balance + amount
     if new_balance > MAX_BALANCE:
         raise BillingError(
-            f"A wallet cannot hold more than {format_money(MAX_BALANCE, locked.currency)}."
+            _("A wallet cannot hold more than %(amount)s.")
+            % {"amount": format_money(MAX_BALANCE, locked.currency)}
         )
     if new_balance < 0:
         raise InsufficientFunds(
-            f"The wallet holds {format_money(locked.balance, locked.currency)}; "
-            f"{format_money(-amount, locked.currency)} is needed."
+            _("The wallet holds %(balance)s; %(amount)s is needed.")
+            % {
+                "balance": format_money(locked.balance, locked.currency),
+                "amount": format_money(-amount, locked.currency),
+            }
         )
     locked.balance = new_balance
     locked.save(update_fields=["balance", "updated_at"])
@@ -206,7 +212,7 @@ def wallet_credit(
     *, wallet: Wallet, amount: Decimal, kind: str, idempotency_key: str, **details
 ) -> WalletTransaction:
     if Decimal(amount) <= 0:
-        raise BillingError("A credit must be a positive amount.")
+        raise BillingError(_("A credit must be a positive amount."))
     return _post(
         wallet=wallet, amount=amount, kind=kind, idempotency_key=idempotency_key, **details
     )
@@ -216,7 +222,7 @@ def wallet_debit(
     *, wallet: Wallet, amount: Decimal, kind: str, idempotency_key: str, **details
 ) -> WalletTransaction:
     if Decimal(amount) <= 0:
-        raise BillingError("A debit must be a positive amount.")
+        raise BillingError(_("A debit must be a positive amount."))
     return _post(
         wallet=wallet,
         amount=-Decimal(amount),
@@ -240,8 +246,8 @@ def validate_topup_amount(amount: Decimal, currency: str = "IDR") -> Decimal:
     low, high = app_settings.TOPUP_MIN, app_settings.TOPUP_MAX
     if amount < low or amount > high:
         raise BillingError(
-            f"A top-up must be between {format_money(low, currency)} and "
-            f"{format_money(high, currency)}."
+            _("A top-up must be between %(low)s and %(high)s.")
+            % {"low": format_money(low, currency), "high": format_money(high, currency)}
         )
     return amount
 
@@ -365,7 +371,7 @@ def topup_fail(*, topup: TopUp, expired: bool = False) -> TopUp:
 def _debit_for(wallet: Wallet) -> Callable[[Payment], None]:
     def take_money(payment: Payment) -> None:
         if wallet.currency != payment.currency:
-            raise BillingError("The wallet's currency does not match the invoice.")
+            raise BillingError(_("The wallet's currency does not match the invoice."))
         wallet_debit(
             wallet=wallet,
             amount=payment.gross_amount,
@@ -476,7 +482,7 @@ def wallet_adjust(
     """A staff correction (credit if positive, debit if negative) with a mandatory reason."""
     reason = (reason or "").strip()
     if not reason:
-        raise BillingError("A reason is required for an adjustment.")
+        raise BillingError(_("A reason is required for an adjustment."))
     return _post(
         wallet=wallet,
         amount=Decimal(amount),
@@ -495,11 +501,11 @@ def wallet_reverse(
     the failed refund whose reclaimed credit this gives back."""
     reason = (reason or "").strip()
     if not reason:
-        raise BillingError("A reason is required for a reversal.")
+        raise BillingError(_("A reason is required for a reversal."))
     if entry.kind == TransactionKind.REVERSAL:
-        raise BillingError("A reversal cannot itself be reversed; add an adjustment.")
+        raise BillingError(_("A reversal cannot itself be reversed; add an adjustment."))
     if WalletTransaction.objects.filter(reverses=entry).exists():
-        raise BillingError("This entry has already been reversed.")
+        raise BillingError(_("This entry has already been reversed."))
     return _post(
         wallet=entry.wallet,
         amount=-entry.amount,

@@ -16,6 +16,9 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext_lazy
 
 from .. import services
 from ..collectors import collect_invoice
@@ -24,6 +27,7 @@ from ..models import (
     PAYABLE_INVOICE_STATUSES,
     Invoice,
     InvoiceLine,
+    InvoiceStatus,
     OverdueInvoice,
     Payment,
     Plan,
@@ -38,11 +42,16 @@ def run_service_action(
     request: HttpRequest,
     queryset: QuerySet,
     operation: Callable,
-    done: str,
+    *,
+    done: Promise,
+    logged: Promise,
     why: str = "",
 ) -> None:
     """Apply ``operation(obj)`` to each selected row; report successes and refusals, and
-    record each success in the admin log with who did it and why."""
+    record each success in the admin log with who did it and why.
+
+    ``done``: the report, an ``ngettext_lazy(..., "count")`` ("%(count)d invoices
+    voided."); ``logged``: what the admin log says of one row ("Invoice voided")."""
     succeeded = 0
     for obj in queryset.order_by("pk"):
         try:
@@ -51,16 +60,17 @@ def run_service_action(
             modeladmin.message_user(request, f"{obj}: {error}", messages.ERROR)
         else:
             succeeded += 1
-            modeladmin.log_change(request, obj, f"{done.capitalize()}. {why}".strip())
+            modeladmin.log_change(request, obj, f"{logged}. {why}".strip())
     if succeeded:
-        modeladmin.message_user(request, f"{succeeded} {done}.", messages.SUCCESS)
+        modeladmin.message_user(request, done % {"count": succeeded}, messages.SUCCESS)
 
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(
+        label=gettext_lazy("Reason"),
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         max_length=1000,
-        help_text="Recorded with the change.",
+        help_text=gettext_lazy("Recorded with the change."),
     )
 
 
@@ -72,17 +82,29 @@ def action_with_form(
     title: str,
     action_name: str,
     operation: Callable,
-    done: str,
+    done: Promise,
+    logged: Promise,
     form_class: type[forms.Form] = ReasonForm,
 ):
     """An admin action that first asks for details (by default a mandatory reason) on an
-    intermediate page, then runs ``operation(obj, cleaned_data)`` on each row."""
+    intermediate page, then runs ``operation(obj, cleaned_data)`` on each row. The admin
+    log records each detail under its field's label ("reason: Duplicate order")."""
     form = form_class(request.POST if "apply" in request.POST else None)
     if "apply" in request.POST and form.is_valid():
         data = form.cleaned_data
-        why = "; ".join(f"{key}: {value}" for key, value in data.items() if value not in ("", None))
+        why = "; ".join(
+            f"{str(form[key].label).lower()}: {value}"
+            for key, value in data.items()
+            if value not in ("", None)
+        )
         run_service_action(
-            modeladmin, request, queryset, lambda obj: operation(obj, data), done, why
+            modeladmin,
+            request,
+            queryset,
+            lambda obj: operation(obj, data),
+            done=done,
+            logged=logged,
+            why=why,
         )
         return None
     return TemplateResponse(
@@ -116,11 +138,12 @@ class PlanAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug", "description")
     prepopulated_fields = {"slug": ("name",)}
 
-    @admin.display(description="Price", ordering="price")
+    @admin.display(description=gettext_lazy("Price"), ordering="price")
     def price_display(self, obj: Plan) -> str:
         return obj.price_display
 
-    @admin.display(description="Every")
+    # Translators: column header of the plan's billing interval ("month", "3 months").
+    @admin.display(description=gettext_lazy("Every"))
     def interval_display(self, obj: Plan) -> str:
         return obj.interval_display
 
@@ -184,7 +207,8 @@ class SubscriptionAdmin(admin.ModelAdmin):
         return False
 
     @admin.action(
-        description="Pause selected subscriptions now", permissions=["manage_subscription"]
+        description=gettext_lazy("Pause selected subscriptions now"),
+        permissions=["manage_subscription"],
     )
     def pause_now(self, request, queryset):
         run_service_action(
@@ -192,67 +216,100 @@ class SubscriptionAdmin(admin.ModelAdmin):
             request,
             queryset,
             lambda obj: services.subscription_pause(subscription=obj),
-            "subscription(s) paused",
+            done=ngettext_lazy(
+                "%(count)d subscription paused.", "%(count)d subscriptions paused.", "count"
+            ),
+            logged=gettext_lazy("Subscription paused"),
         )
 
-    @admin.action(description="Resume selected subscriptions", permissions=["manage_subscription"])
+    @admin.action(
+        description=gettext_lazy("Resume selected subscriptions"),
+        permissions=["manage_subscription"],
+    )
     def resume_now(self, request, queryset):
         run_service_action(
             self,
             request,
             queryset,
             lambda obj: services.subscription_resume(subscription=obj),
-            "subscription(s) resumed",
+            done=ngettext_lazy(
+                "%(count)d subscription resumed.", "%(count)d subscriptions resumed.", "count"
+            ),
+            logged=gettext_lazy("Subscription resumed"),
         )
 
     @admin.action(
-        description="Cancel at period end (with a reason)", permissions=["manage_subscription"]
+        description=gettext_lazy("Cancel at period end (with a reason)"),
+        permissions=["manage_subscription"],
     )
     def cancel_at_period_end_action(self, request, queryset):
         return action_with_form(
             self,
             request,
             queryset,
-            title="Cancel at the period end",
+            title=_("Cancel at the period end"),
             action_name="cancel_at_period_end_action",
             operation=lambda obj, data: services.subscription_cancel(
                 subscription=obj, at_period_end=True, reason=data["reason"]
             ),
-            done="subscription(s) set to cancel at the period end",
+            done=ngettext_lazy(
+                "%(count)d subscription set to cancel at the period end.",
+                "%(count)d subscriptions set to cancel at the period end.",
+                "count",
+            ),
+            logged=gettext_lazy("Subscription set to cancel at the period end"),
         )
 
-    @admin.action(description="Cancel now (with a reason)", permissions=["manage_subscription"])
+    @admin.action(
+        description=gettext_lazy("Cancel now (with a reason)"),
+        permissions=["manage_subscription"],
+    )
     def cancel_now(self, request, queryset):
         return action_with_form(
             self,
             request,
             queryset,
-            title="Cancel now",
+            title=_("Cancel now"),
             action_name="cancel_now",
             operation=lambda obj, data: services.subscription_cancel(
                 subscription=obj, at_period_end=False, reason=data["reason"]
             ),
-            done="subscription(s) cancelled",
+            done=ngettext_lazy(
+                "%(count)d subscription cancelled.", "%(count)d subscriptions cancelled.", "count"
+            ),
+            logged=gettext_lazy("Subscription cancelled"),
         )
 
-    @admin.action(description="Undo a scheduled cancellation", permissions=["manage_subscription"])
+    @admin.action(
+        description=gettext_lazy("Undo a scheduled cancellation"),
+        permissions=["manage_subscription"],
+    )
     def undo_cancel(self, request, queryset):
         run_service_action(
             self,
             request,
             queryset,
             lambda obj: services.subscription_undo_cancel(subscription=obj),
-            "cancellation(s) undone",
+            done=ngettext_lazy(
+                "%(count)d cancellation undone.", "%(count)d cancellations undone.", "count"
+            ),
+            logged=gettext_lazy("Cancellation undone"),
         )
 
-    @admin.action(description="Expire selected subscriptions", permissions=["manage_subscription"])
+    @admin.action(
+        description=gettext_lazy("Expire selected subscriptions"),
+        permissions=["manage_subscription"],
+    )
     def expire_now(self, request, queryset):
         run_service_action(
             self,
             request,
             queryset,
             lambda obj: services.subscription_expire(subscription=obj),
-            "subscription(s) expired",
+            done=ngettext_lazy(
+                "%(count)d subscription expired.", "%(count)d subscriptions expired.", "count"
+            ),
+            logged=gettext_lazy("Subscription expired"),
         )
 
 
@@ -268,11 +325,11 @@ class InvoiceLineInline(admin.TabularInline):
 
 
 class OverdueFilter(admin.SimpleListFilter):
-    title = "overdue"
+    title = gettext_lazy("overdue")
     parameter_name = "overdue"
 
     def lookups(self, request, model_admin):
-        return (("yes", "Past due date, unpaid"), ("no", "Not overdue"))
+        return (("yes", _("Past due date, unpaid")), ("no", _("Not overdue")))
 
     def queryset(self, request, queryset):
         overdue = Q(status__in=PAYABLE_INVOICE_STATUSES, due_date__lt=timezone.now())
@@ -307,19 +364,30 @@ class PaymentInline(admin.TabularInline):
 
 class MarkPaidOfflineForm(forms.Form):
     reference = forms.CharField(
-        max_length=64, help_text="Bank transfer id, receipt number: recorded on the payment."
+        label=gettext_lazy("Reference"),
+        max_length=64,
+        help_text=gettext_lazy("Bank transfer id, receipt number: recorded on the payment."),
     )
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), max_length=500)
+    reason = forms.CharField(
+        label=gettext_lazy("Reason"),
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        max_length=500,
+    )
 
 
 class InvoiceRefundForm(forms.Form):
     amount = forms.DecimalField(
+        label=gettext_lazy("Amount"),
         required=False,
         min_value=Decimal("1"),
         decimal_places=2,
-        help_text="Leave empty to refund everything not yet refunded.",
+        help_text=gettext_lazy("Leave empty to refund everything not yet refunded."),
     )
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=255)
+    reason = forms.CharField(
+        label=gettext_lazy("Reason"),
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=255,
+    )
 
 
 def latest_paid_payment(invoice: Invoice) -> Payment:
@@ -328,7 +396,7 @@ def latest_paid_payment(invoice: Invoice) -> Payment:
         invoice.payments.filter(is_paid=True, overpaid_amount=0).order_by("-paid_at", "-pk").first()
     )
     if payment is None:
-        raise BillingError("This invoice has no paid payment to refund.")
+        raise BillingError(_("This invoice has no paid payment to refund."))
     return payment
 
 
@@ -383,7 +451,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="Total", ordering="total")
+    @admin.display(description=gettext_lazy("Total"), ordering="total")
     def total_display(self, obj: Invoice) -> str:
         return obj.total_display
 
@@ -391,7 +459,10 @@ class InvoiceAdmin(admin.ModelAdmin):
         response = super().changelist_view(request, extra_context)
         changelist = getattr(response, "context_data", {}).get("cl")
         if changelist is not None:
-            response.context_data["status_totals"] = invoice_totals_by_status(changelist.queryset)
+            totals = invoice_totals_by_status(changelist.queryset)
+            for row in totals:
+                row["label"] = dict(InvoiceStatus.choices).get(row["status"], row["status"])
+            response.context_data["status_totals"] = totals
         return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -402,21 +473,23 @@ class InvoiceAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.action(
-        description="Void selected invoices (with a reason)", permissions=["void_invoice"]
+        description=gettext_lazy("Void selected invoices (with a reason)"),
+        permissions=["void_invoice"],
     )
     def void_invoices(self, request, queryset):
         return action_with_form(
             self,
             request,
             queryset,
-            title="Void invoices",
+            title=_("Void invoices"),
             action_name="void_invoices",
             operation=lambda obj, data: services.invoice_void(invoice=obj, reason=data["reason"]),
-            done="invoice(s) voided",
+            done=ngettext_lazy("%(count)d invoice voided.", "%(count)d invoices voided.", "count"),
+            logged=gettext_lazy("Invoice voided"),
         )
 
     @admin.action(
-        description="Mark paid offline (with a reference)",
+        description=gettext_lazy("Mark paid offline (with a reference)"),
         permissions=["mark_invoice_paid_offline"],
     )
     def mark_paid_offline(self, request, queryset):
@@ -424,30 +497,44 @@ class InvoiceAdmin(admin.ModelAdmin):
             self,
             request,
             queryset,
-            title="Mark invoices paid outside the gateway",
+            title=_("Mark invoices paid outside the gateway"),
             action_name="mark_paid_offline",
             form_class=MarkPaidOfflineForm,
             operation=lambda obj, data: services.invoice_mark_paid_offline(
                 invoice=obj, reference=data["reference"]
             ),
-            done="invoice(s) marked paid",
+            done=ngettext_lazy(
+                "%(count)d invoice marked paid.", "%(count)d invoices marked paid.", "count"
+            ),
+            logged=gettext_lazy("Invoice marked paid"),
         )
 
     @admin.action(
-        description="Retry collection (wallet auto-pay and other collectors)",
+        description=gettext_lazy("Retry collection (wallet auto-pay and other collectors)"),
         permissions=["collect_invoice"],
     )
     def retry_collection(self, request, queryset):
         def collect(invoice):
             if not invoice.is_payable:
-                raise InvoiceNotPayable(f"it is {invoice.get_status_display().lower()}")
+                raise InvoiceNotPayable(
+                    _("it is %(status)s") % {"status": str(invoice.get_status_display()).lower()}
+                )
             if collect_invoice(invoice) is None:
-                raise BillingError("no automatic payment method could pay it")
+                raise BillingError(_("no automatic payment method could pay it"))
 
-        run_service_action(self, request, queryset, collect, "invoice(s) collected")
+        run_service_action(
+            self,
+            request,
+            queryset,
+            collect,
+            done=ngettext_lazy(
+                "%(count)d invoice collected.", "%(count)d invoices collected.", "count"
+            ),
+            logged=gettext_lazy("Invoice collected"),
+        )
 
     @admin.action(
-        description="Refund through the payment gateway (with a reason)",
+        description=gettext_lazy("Refund through the payment gateway (with a reason)"),
         permissions=["refund_payment"],
     )
     def refund_through_gateway(self, request, queryset):
@@ -455,7 +542,7 @@ class InvoiceAdmin(admin.ModelAdmin):
             self,
             request,
             queryset,
-            title="Refund through the payment gateway",
+            title=_("Refund through the payment gateway"),
             action_name="refund_through_gateway",
             form_class=InvoiceRefundForm,
             operation=lambda obj, data: services.payment_refund(
@@ -464,21 +551,31 @@ class InvoiceAdmin(admin.ModelAdmin):
                 reason=data["reason"],
                 created_by=request.user,
             ),
-            done="invoice(s) refunded",
+            done=ngettext_lazy(
+                "%(count)d invoice refunded.", "%(count)d invoices refunded.", "count"
+            ),
+            logged=gettext_lazy("Invoice refunded"),
         )
 
-    @admin.action(description="Mark selected invoices overdue", permissions=["collect_invoice"])
+    @admin.action(
+        description=gettext_lazy("Mark selected invoices overdue"),
+        permissions=["collect_invoice"],
+    )
     def mark_overdue(self, request, queryset):
         run_service_action(
             self,
             request,
             queryset,
             lambda obj: services.invoice_mark_overdue(invoice=obj),
-            "invoice(s) marked overdue",
+            done=ngettext_lazy(
+                "%(count)d invoice marked overdue.", "%(count)d invoices marked overdue.", "count"
+            ),
+            logged=gettext_lazy("Invoice marked overdue"),
         )
 
     @admin.action(
-        description="Mark selected invoices uncollectible", permissions=["collect_invoice"]
+        description=gettext_lazy("Mark selected invoices uncollectible"),
+        permissions=["collect_invoice"],
     )
     def mark_uncollectible(self, request, queryset):
         run_service_action(
@@ -486,7 +583,12 @@ class InvoiceAdmin(admin.ModelAdmin):
             request,
             queryset,
             lambda obj: services.invoice_mark_uncollectible(invoice=obj),
-            "invoice(s) marked uncollectible",
+            done=ngettext_lazy(
+                "%(count)d invoice marked uncollectible.",
+                "%(count)d invoices marked uncollectible.",
+                "count",
+            ),
+            logged=gettext_lazy("Invoice marked uncollectible"),
         )
 
 
@@ -505,6 +607,6 @@ class OverdueInvoiceAdmin(InvoiceAdmin):
             .filter(status__in=PAYABLE_INVOICE_STATUSES, due_date__lt=timezone.now())
         )
 
-    @admin.display(description="Days overdue", ordering="due_date")
+    @admin.display(description=gettext_lazy("Days overdue"), ordering="due_date")
     def days_overdue(self, obj: Invoice) -> int:
         return (timezone.now() - obj.due_date).days

@@ -15,6 +15,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext_lazy
 
 from .. import services
 from ..models import Payment, WebhookLog, WebhookStatus
@@ -35,15 +37,17 @@ def pretty_json(value) -> str:
 
 class RefundForm(forms.Form):
     amount = forms.DecimalField(
+        label=gettext_lazy("Amount"),
         required=False,
         min_value=Decimal("1"),
         decimal_places=2,
-        help_text="Leave empty to refund everything not yet refunded.",
+        help_text=gettext_lazy("Leave empty to refund everything not yet refunded."),
     )
     reason = forms.CharField(
+        label=gettext_lazy("Reason"),
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         max_length=255,
-        help_text="Sent to the payment gateway with the refund.",
+        help_text=gettext_lazy("Sent to the payment gateway with the refund."),
     )
 
 
@@ -99,46 +103,68 @@ class PaymentAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="Amount", ordering="gross_amount")
+    @admin.display(description=gettext_lazy("Amount"), ordering="gross_amount")
     def amount_display(self, obj: Payment) -> str:
         return obj.amount_display
 
-    @admin.display(description="Last gateway answer or notification")
+    @admin.display(description=gettext_lazy("Last gateway answer or notification"))
     def gateway_response_pretty(self, obj: Payment) -> str:
         return pretty_json(obj.gateway_response)
 
-    @admin.action(description="Check status with the gateway", permissions=["check_payment"])
+    @admin.action(
+        description=gettext_lazy("Check status with the gateway"), permissions=["check_payment"]
+    )
     def check_status(self, request, queryset):
         run_service_action(
             self,
             request,
             queryset,
             lambda obj: services.payment_check_status(payment=obj),
-            "payment(s) checked with the gateway",
+            done=ngettext_lazy(
+                "%(count)d payment checked with the gateway.",
+                "%(count)d payments checked with the gateway.",
+                "count",
+            ),
+            logged=gettext_lazy("Payment checked with the gateway"),
         )
 
-    @admin.action(description="Approve challenged card payment", permissions=["check_payment"])
+    @admin.action(
+        description=gettext_lazy("Approve challenged card payment"), permissions=["check_payment"]
+    )
     def approve_challenge(self, request, queryset):
         run_service_action(
             self,
             request,
             queryset,
             lambda obj: services.payment_approve_challenge(payment=obj),
-            "challenged payment(s) approved",
+            done=ngettext_lazy(
+                "%(count)d challenged payment approved.",
+                "%(count)d challenged payments approved.",
+                "count",
+            ),
+            logged=gettext_lazy("Challenged payment approved"),
         )
 
-    @admin.action(description="Deny challenged card payment", permissions=["check_payment"])
+    @admin.action(
+        description=gettext_lazy("Deny challenged card payment"), permissions=["check_payment"]
+    )
     def deny_challenge(self, request, queryset):
         run_service_action(
             self,
             request,
             queryset,
             lambda obj: services.payment_deny_challenge(payment=obj),
-            "challenged payment(s) denied",
+            done=ngettext_lazy(
+                "%(count)d challenged payment denied.",
+                "%(count)d challenged payments denied.",
+                "count",
+            ),
+            logged=gettext_lazy("Challenged payment denied"),
         )
 
     @admin.action(
-        description="Refund (full or partial, with a reason)", permissions=["refund_payment"]
+        description=gettext_lazy("Refund (full or partial, with a reason)"),
+        permissions=["refund_payment"],
     )
     def refund(self, request, queryset):
         # action_with_form records the amount and reason in the admin log.
@@ -146,12 +172,15 @@ class PaymentAdmin(admin.ModelAdmin):
             self,
             request,
             queryset,
-            title="Refund payments",
+            title=_("Refund payments"),
             action_name="refund",
             operation=lambda obj, data: services.payment_refund(
                 payment=obj, amount=data["amount"], reason=data["reason"], created_by=request.user
             ),
-            done="payment(s) refunded",
+            done=ngettext_lazy(
+                "%(count)d payment refunded.", "%(count)d payments refunded.", "count"
+            ),
+            logged=gettext_lazy("Payment refunded"),
             form_class=RefundForm,
         )
 
@@ -191,23 +220,24 @@ class WebhookLogAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="Payment", ordering="payment")
+    @admin.display(description=gettext_lazy("Payment"), ordering="payment")
     def payment_link(self, obj: WebhookLog) -> str:
         if obj.payment_id is None:
             return "—"
         url = reverse("admin:subscriptions_payment_change", args=[obj.payment_id])
         return format_html('<a href="{}">{}</a>', url, obj.payment.order_id)
 
-    @admin.display(description="Raw body")
+    @admin.display(description=gettext_lazy("Raw body"))
     def body_pretty(self, obj: WebhookLog) -> str:
         return pretty_json(obj.body)
 
-    @admin.display(description="Headers")
+    @admin.display(description=gettext_lazy("Headers"))
     def headers_pretty(self, obj: WebhookLog) -> str:
         return pretty_json(obj.headers)
 
     @admin.action(
-        description="Reprocess the selected notifications", permissions=["reprocess_webhooklog"]
+        description=gettext_lazy("Reprocess the selected notifications"),
+        permissions=["reprocess_webhooklog"],
     )
     def reprocess(self, request, queryset):
         outcomes: dict[str, int] = {}
@@ -216,9 +246,30 @@ class WebhookLogAdmin(admin.ModelAdmin):
             result = webhook_reprocess(log=obj)
             outcomes[result.status] = outcomes.get(result.status, 0) + 1
             if result.status in (WebhookStatus.FAILED, WebhookStatus.INVALID):
-                self.message_user(request, f"Webhook {obj.pk}: {result.detail}", messages.WARNING)
+                self.message_user(
+                    request,
+                    _("Webhook %(pk)s: %(detail)s") % {"pk": obj.pk, "detail": result.detail},
+                    messages.WARNING,
+                )
 
-        run_service_action(self, request, queryset, operation, "notification(s) reprocessed")
+        run_service_action(
+            self,
+            request,
+            queryset,
+            operation,
+            done=ngettext_lazy(
+                "%(count)d notification reprocessed.",
+                "%(count)d notifications reprocessed.",
+                "count",
+            ),
+            logged=gettext_lazy("Notification reprocessed"),
+        )
         if outcomes:
-            summary = ", ".join(f"{count} {status}" for status, count in sorted(outcomes.items()))
-            self.message_user(request, f"Outcomes: {summary}.", messages.INFO)
+            labels = dict(WebhookStatus.choices)
+            summary = ", ".join(
+                f"{count} {str(labels.get(status, status)).lower()}"
+                for status, count in sorted(outcomes.items())
+            )
+            self.message_user(
+                request, _("Outcomes: %(summary)s.") % {"summary": summary}, messages.INFO
+            )

@@ -9,6 +9,7 @@ refunds it once).
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy
 
 from ..models import OverpaidPayment, Refund
 
@@ -43,7 +44,7 @@ class RefundAdmin(ReadOnly):
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in Refund._meta.fields]
 
-    @admin.display(description="Amount", ordering="amount")
+    @admin.display(description=gettext_lazy("Amount"), ordering="amount")
     def amount_display(self, obj: Refund) -> str:
         return obj.amount_display
 
@@ -70,6 +71,6 @@ class OverpaidPaymentAdmin(ReadOnly):
     def get_queryset(self, request):
         return super().get_queryset(request).filter(overpaid_amount__gt=0)
 
-    @admin.display(description="Returned", boolean=True)
+    @admin.display(description=gettext_lazy("Returned"), boolean=True)
     def returned(self, obj: OverpaidPayment) -> bool:
         return obj.refunded_amount >= obj.overpaid_amount

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+from django.utils.translation import gettext as _
 
 from ..app_settings import app_settings, midtrans_settings
 from ..exceptions import GatewayError, GatewayUnavailable
@@ -119,7 +120,10 @@ class MidtransClient:
                         "Midtrans %s %s failed after %s attempts: %s", method, url, attempt + 1, exc
                     )
                     raise GatewayUnavailable(
-                        "The payment provider could not be reached. Please try again in a moment."
+                        _(
+                            "The payment provider could not be reached. "
+                            "Please try again in a moment."
+                        )
                     ) from exc
                 time.sleep(self.backoff * (2**attempt))
                 attempt += 1
@@ -201,7 +205,7 @@ class MidtransGateway(PaymentGateway):
         )
         token, redirect_url = body.get("token"), body.get("redirect_url")
         if not isinstance(token, str) or not isinstance(redirect_url, str) or not token:
-            raise GatewayError("Midtrans did not return a payment page.", body=body)
+            raise GatewayError(_("Midtrans did not return a payment page."), body=body)
         return CheckoutSession(token=token, redirect_url=redirect_url, response=body)
 
     def get_status(self, order_id: str) -> GatewayTransaction:

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..exceptions import GatewayError
 from ..money import round_money, to_gateway_amount
@@ -24,7 +25,9 @@ def gateway_amount(amount: Decimal, currency: str) -> int:
     try:
         return to_gateway_amount(amount, currency)
     except ValueError as exc:
-        raise GatewayError(f"Payments in {currency} are not supported.") from exc
+        raise GatewayError(
+            _("Payments in %(currency)s are not supported.") % {"currency": currency}
+        ) from exc
 
 
 def _item(item_id: str, name: str, price: int, quantity: int = 1) -> dict[str, Any]:

@@ -11,6 +11,8 @@ arriving before or after the answer is then a duplicate.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 from ..exceptions import BillingError
 from ..gateways import PaymentGateway
 from ..models import Payment, PaymentStatus
@@ -32,7 +34,8 @@ def _require_challenge(payment: Payment) -> Payment:
     payment = Payment.objects.get(pk=payment.pk)
     if payment.status != P.CAPTURE or payment.fraud_status != "challenge":
         raise BillingError(
-            f"Payment {payment.order_id} is not a card payment held by the fraud check."
+            _("Payment %(order_id)s is not a card payment held by the fraud check.")
+            % {"order_id": payment.order_id}
         )
     return payment
 

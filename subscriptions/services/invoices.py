@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..app_settings import app_settings
 from ..exceptions import BillingError
@@ -115,12 +116,12 @@ def invoice_create(
     now = now or timezone.now()
     currency = currency or (plan.currency if plan else app_settings.CURRENCY)
     if not lines:
-        raise BillingError("An invoice needs at least one line.")
+        raise BillingError(_("An invoice needs at least one line."))
     amounts = [round_money(spec.total(), currency) for spec in lines]
     subtotal = sum(amounts, Decimal("0"))
     total = round_money(subtotal - discount + tax, currency)
     if total < 0:
-        raise BillingError("An invoice total cannot be negative.")
+        raise BillingError(_("An invoice total cannot be negative."))
     invoice = Invoice(
         user=user,
         subscription=subscription,
@@ -141,7 +142,7 @@ def invoice_create(
         with transaction.atomic():
             invoice.save()
     except IntegrityError as exc:
-        raise BillingError("An invoice for this period already exists.") from exc
+        raise BillingError(_("An invoice for this period already exists.")) from exc
     InvoiceLine.objects.bulk_create(
         InvoiceLine(
             invoice=invoice,
@@ -190,7 +191,7 @@ def invoice_mark_uncollectible(*, invoice: Invoice) -> Invoice:
 def invoice_void(*, invoice: Invoice, reason: str, now: dt.datetime | None = None) -> Invoice:
     reason = (reason or "").strip()
     if not reason:
-        raise BillingError("A reason is required to void an invoice.")
+        raise BillingError(_("A reason is required to void an invoice."))
     invoice = _lock(invoice)
     check_invoice(invoice.status, InvoiceStatus.VOID)
     invoice.status = InvoiceStatus.VOID

@@ -7,6 +7,7 @@ import secrets
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from ..app_settings import app_settings
 from ..exceptions import BillingError
@@ -37,7 +38,7 @@ def payment_create(
     inside a caller's transaction an error rolls the whole of it back)."""
     amount = round_money(Decimal(amount), currency)
     if amount <= 0:
-        raise BillingError("A payment amount must be greater than zero.")
+        raise BillingError(_("A payment amount must be greater than zero."))
     payment = Payment(
         user=user,
         invoice=invoice,

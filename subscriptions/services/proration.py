@@ -28,6 +28,7 @@ from decimal import Decimal
 
 from django.core import signing
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..app_settings import app_settings
 from ..exceptions import InvalidTransition, PlanUnavailable, QuoteExpired
@@ -184,24 +185,25 @@ def quote_plan_change(
         SubscriptionStatus.PENDING,
     ):
         raise InvalidTransition(
-            f"A {subscription.get_status_display().lower()} subscription cannot change plan.",
+            _("A %(status)s subscription cannot change plan.")
+            % {"status": str(subscription.get_status_display()).lower()},
             current=subscription.status,
             target=subscription.status,
         )
     if subscription.cancel_at_period_end:
         raise InvalidTransition(
-            "This subscription cancels at the period end. Undo the cancellation first.",
+            _("This subscription cancels at the period end. Undo the cancellation first."),
             current=subscription.status,
             target=subscription.status,
         )
     if not new_plan.is_active:
         raise PlanUnavailable()
     if new_plan.pk == old_plan.pk:
-        raise PlanUnavailable("You are already on this plan.")
+        raise PlanUnavailable(_("You are already on this plan."))
     if new_plan.pk == subscription.scheduled_plan_id:
-        raise PlanUnavailable("This plan change is already scheduled.")
+        raise PlanUnavailable(_("This plan change is already scheduled."))
     if new_plan.currency != old_plan.currency:
-        raise PlanUnavailable("Plans in another currency cannot be switched to.")
+        raise PlanUnavailable(_("Plans in another currency cannot be switched to."))
 
     currency = new_plan.currency
     start = subscription.current_period_start or now

@@ -55,6 +55,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_tasks import task
 
 from .. import signals
@@ -285,7 +286,7 @@ def _after_failure(payment: Payment, invoice: Invoice | None, *, now: dt.datetim
 
 def gateway_for(payment: Payment) -> PaymentGateway:
     if payment.gateway in LOCAL_GATEWAYS:
-        raise GatewayError("This payment was not made through a payment gateway.")
+        raise GatewayError(_("This payment was not made through a payment gateway."))
     return get_gateway(payment.gateway)
 
 
@@ -293,7 +294,8 @@ def check_transaction_matches(payment: Payment, transaction: GatewayTransaction)
     """The gateway's transaction must be this payment's: same order, amount and currency."""
     if transaction.order_id and transaction.order_id != payment.order_id:
         raise GatewayError(
-            f"The gateway answered about order {transaction.order_id!r}, not {payment.order_id!r}."
+            _("The gateway answered about order %(answered)s, not %(asked)s.")
+            % {"answered": transaction.order_id, "asked": payment.order_id}
         )
     amount = parse_amount(transaction.gross_amount) if transaction.gross_amount else None
     if transaction.gross_amount and (
@@ -302,13 +304,21 @@ def check_transaction_matches(payment: Payment, transaction: GatewayTransaction)
         != round_money(payment.gross_amount, payment.currency)
     ):
         raise AmountMismatch(
-            f"The gateway reports {transaction.gross_amount} for {payment.order_id}, "
-            f"we expect {payment.gross_amount}."
+            _("The gateway reports %(reported)s for %(order_id)s, we expect %(expected)s.")
+            % {
+                "reported": transaction.gross_amount,
+                "order_id": payment.order_id,
+                "expected": payment.gross_amount,
+            }
         )
     if transaction.currency and transaction.currency.upper() != payment.currency.upper():
         raise AmountMismatch(
-            f"The gateway reports {transaction.currency} for {payment.order_id}, "
-            f"we expect {payment.currency}."
+            _("The gateway reports %(reported)s for %(order_id)s, we expect %(expected)s.")
+            % {
+                "reported": transaction.currency,
+                "order_id": payment.order_id,
+                "expected": payment.currency,
+            }
         )
 
 
@@ -319,7 +329,8 @@ def payment_apply_gateway_transaction(
     check_transaction_matches(payment, transaction)
     if transaction.transaction_status not in P.values:
         raise GatewayError(
-            f"The gateway reported an unknown status {transaction.transaction_status!r}."
+            _("The gateway reported an unknown status %(status)s.")
+            % {"status": repr(transaction.transaction_status)}
         )
     return payment_apply_status(
         payment=payment,
@@ -377,10 +388,14 @@ def invoice_pay(*, invoice: Invoice, now: dt.datetime | None = None) -> Invoice:
     invoice = _lock_invoice(invoice.pk)
     if invoice.status not in PAYABLE_INVOICE_STATUSES:
         raise InvoiceNotPayable(
-            f"Invoice {invoice} is {invoice.get_status_display().lower()} and cannot be paid."
+            _("Invoice %(invoice)s is %(status)s and cannot be paid.")
+            % {"invoice": invoice, "status": str(invoice.get_status_display()).lower()}
         )
     if invoice.total > 0:
-        raise InvoiceNotPayable(f"Invoice {invoice} has {invoice.total_display} to pay.")
+        raise InvoiceNotPayable(
+            _("Invoice %(invoice)s has %(amount)s to pay.")
+            % {"invoice": invoice, "amount": invoice.total_display}
+        )
     _pay_invoice(invoice, payment=None, now=now or timezone.now())
     return invoice
 
@@ -390,14 +405,15 @@ def invoice_pay(*, invoice: Invoice, now: dt.datetime | None = None) -> Invoice:
 
 def _require_payable(invoice: Invoice, user=None) -> None:
     if user is not None and invoice.user_id != user.pk:
-        raise InvoiceNotPayable("This invoice belongs to someone else.")
+        raise InvoiceNotPayable(_("This invoice belongs to someone else."))
     if not invoice.is_payable:
-        state = (
-            "has nothing to pay"
-            if invoice.total <= 0
-            else f"is {invoice.get_status_display().lower()}"
+        if invoice.total <= 0:
+            message = _("Invoice %(invoice)s has nothing to pay and cannot be paid.")
+        else:
+            message = _("Invoice %(invoice)s is %(status)s and cannot be paid.")
+        raise InvoiceNotPayable(
+            message % {"invoice": invoice, "status": str(invoice.get_status_display()).lower()}
         )
-        raise InvoiceNotPayable(f"Invoice {invoice} {state} and cannot be paid.")
 
 
 def _claim_is_live(invoice: Invoice, now: dt.datetime) -> bool:
@@ -589,7 +605,7 @@ def invoice_pay_locally(
                 invoice = _lock_invoice(invoice.pk)
                 _require_payable(invoice, user)
                 if _claim_is_live(invoice, timezone.now()) or _live_attempts(invoice).exists():
-                    raise PaymentInProgress("A gateway payment of this invoice is in progress.")
+                    raise PaymentInProgress(_("A gateway payment of this invoice is in progress."))
             payment = payment_create(
                 user=invoice.user,
                 amount=invoice.total,
@@ -620,7 +636,7 @@ def invoice_mark_paid_offline(
     account, cash) and pay the invoice through the same path as any payment."""
     reference = (reference or "").strip()
     if not reference:
-        raise BillingError("A reference (bank transfer id, receipt number) is required.")
+        raise BillingError(_("A reference (bank transfer id, receipt number) is required."))
     return invoice_pay_locally(
         invoice=invoice, gateway="offline", payment_type="offline", reference=reference, now=now
     )
@@ -730,38 +746,43 @@ def payment_refund(
     """
     reason = (reason or "").strip()
     if not reason:
-        raise BillingError("A reason is required to refund a payment.")
+        raise BillingError(_("A reason is required to refund a payment."))
     if destination not in RefundDestination.values:
-        raise BillingError(f"Unknown refund destination {destination!r}.")
+        raise BillingError(
+            _("Unknown refund destination %(destination)s.") % {"destination": repr(destination)}
+        )
     balance = customer_balance()
     now = now or timezone.now()
     with transaction.atomic():
         payment = _lock_payment(payment.pk)
         if not payment.is_paid:
-            raise BillingError("Only a paid payment can be refunded.")
+            raise BillingError(_("Only a paid payment can be refunded."))
         refundable = payment_refundable_amount(payment)
         amount = refundable if amount is None else round_money(Decimal(amount), payment.currency)
         if amount <= 0:
-            raise BillingError("A refund amount must be greater than zero.")
+            raise BillingError(_("A refund amount must be greater than zero."))
         if amount > refundable:
             raise AmountMismatch(
-                f"At most {format_money(refundable, payment.currency)} of this payment "
-                "can still be refunded."
+                _("At most %(amount)s of this payment can still be refunded.")
+                % {"amount": format_money(refundable, payment.currency)}
             )
         topup_balance = balance.topup_balance(payment=payment) if balance else None
         if destination == RefundDestination.WALLET:
             if balance is None:
-                raise BillingError("There is no wallet to refund to.")
+                raise BillingError(_("There is no wallet to refund to."))
             if topup_balance is not None:
-                raise BillingError("A wallet top-up is refunded through the payment gateway.")
+                raise BillingError(_("A wallet top-up is refunded through the payment gateway."))
         elif payment.gateway in LOCAL_GATEWAYS:
             raise BillingError(
-                "This payment was not made through a payment gateway; refund it to the wallet."
+                _("This payment was not made through a payment gateway; refund it to the wallet.")
             )
         elif topup_balance is not None and topup_balance < amount:
             raise InsufficientFunds(
-                f"The wallet holds {format_money(topup_balance, payment.currency)} of this "
-                f"top-up; {format_money(amount, payment.currency)} cannot be refunded."
+                _("The wallet holds %(held)s of this top-up; %(amount)s cannot be refunded.")
+                % {
+                    "held": format_money(topup_balance, payment.currency),
+                    "amount": format_money(amount, payment.currency),
+                }
             )
         refund = _new_refund(
             payment,

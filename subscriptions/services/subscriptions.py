@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .. import signals
 from ..exceptions import BillingError, InvalidTransition, PlanUnavailable, SubscriptionExists
@@ -142,7 +143,7 @@ def subscription_activate(
     previous = subscription.status
     if previous == S.PAUSED:
         raise InvalidTransition(
-            "A paused subscription is resumed, not activated.", current=previous, target=S.ACTIVE
+            _("A paused subscription is resumed, not activated."), current=previous, target=S.ACTIVE
         )
     _set_status(subscription, S.ACTIVE)
     if invoice is not None and invoice.period_start and invoice.period_end:
@@ -186,7 +187,7 @@ def subscription_pause(
     now = now or timezone.now()
     subscription = _lock(subscription)
     if resume_at is not None and resume_at <= now:
-        raise BillingError("The resume date must be in the future.")
+        raise BillingError(_("The resume date must be in the future."))
     _set_status(subscription, S.PAUSED)
     subscription.paused_at = now
     subscription.resume_at = resume_at
@@ -203,7 +204,7 @@ def subscription_resume(
     subscription = _lock(subscription)
     if subscription.status != S.PAUSED:
         raise InvalidTransition(
-            "Only a paused subscription can be resumed.",
+            _("Only a paused subscription can be resumed."),
             current=subscription.status,
             target=S.ACTIVE,
         )
@@ -244,13 +245,13 @@ def subscription_cancel(
     if at_period_end:
         if subscription.status not in (S.ACTIVE, S.TRIALING):
             raise InvalidTransition(
-                "Only an active or trialing subscription can be cancelled at the period end.",
+                _("Only an active or trialing subscription can be cancelled at the period end."),
                 current=subscription.status,
                 target=S.CANCELLED,
             )
         if subscription.cancel_at_period_end:
             raise InvalidTransition(
-                "This subscription is already set to cancel at the period end.",
+                _("This subscription is already set to cancel at the period end."),
                 current=subscription.status,
                 target=S.CANCELLED,
             )
@@ -288,13 +289,13 @@ def subscription_undo_cancel(
     subscription = _lock(subscription)
     if not subscription.cancel_at_period_end or not subscription.is_live:
         raise InvalidTransition(
-            "There is no scheduled cancellation to undo.",
+            _("There is no scheduled cancellation to undo."),
             current=subscription.status,
             target=subscription.status,
         )
     if subscription.current_period_end and subscription.current_period_end <= now:
         raise InvalidTransition(
-            "The period has ended; the cancellation can no longer be undone.",
+            _("The period has ended; the cancellation can no longer be undone."),
             current=subscription.status,
             target=subscription.status,
         )
@@ -330,7 +331,7 @@ def subscription_reactivate(
     now = now or timezone.now()
     subscription = _lock(subscription)
     if not subscription.plan.is_active:
-        raise PlanUnavailable("This plan is no longer offered; choose another plan.")
+        raise PlanUnavailable(_("This plan is no longer offered; choose another plan."))
     _set_status(subscription, S.PENDING)
     subscription.current_period_start = now
     subscription.current_period_end = plan_period_end(subscription.plan, now)
@@ -371,7 +372,7 @@ def renewal_period(subscription: Subscription) -> tuple[dt.datetime, dt.datetime
     """The next period after the current one, and the plan it is billed on."""
     start = subscription.current_period_end
     if start is None:
-        raise BillingError("This subscription has no current period to renew.")
+        raise BillingError(_("This subscription has no current period to renew."))
     plan = subscription.plan
     if (
         subscription.scheduled_plan_id
@@ -397,13 +398,14 @@ def subscription_create_renewal_invoice(
     subscription = _lock(subscription)
     if subscription.status not in (S.ACTIVE, S.PAST_DUE, S.TRIALING):
         raise InvalidTransition(
-            f"A {subscription.get_status_display().lower()} subscription is not renewed.",
+            _("A %(status)s subscription is not renewed.")
+            % {"status": str(subscription.get_status_display()).lower()},
             current=subscription.status,
             target=subscription.status,
         )
     if subscription.cancel_at_period_end:
         raise InvalidTransition(
-            "This subscription cancels at the period end and is not renewed.",
+            _("This subscription cancels at the period end and is not renewed."),
             current=subscription.status,
             target=S.CANCELLED,
         )
@@ -434,7 +436,8 @@ def subscription_renew(
     subscription = _lock(subscription)
     if subscription.status not in (S.ACTIVE, S.PAST_DUE):
         raise InvalidTransition(
-            f"A {subscription.get_status_display().lower()} subscription cannot be renewed.",
+            _("A %(status)s subscription cannot be renewed.")
+            % {"status": str(subscription.get_status_display()).lower()},
             current=subscription.status,
             target=S.ACTIVE,
         )
@@ -443,7 +446,7 @@ def subscription_renew(
             subscription.current_period_end
             and invoice.period_end <= subscription.current_period_end
         ):
-            raise BillingError("This period has already been renewed.")
+            raise BillingError(_("This period has already been renewed."))
         start, end = invoice.period_start, invoice.period_end
         # The plan already loaded with the subscription when the invoice bills the same
         # one (the usual renewal): no query for a second copy of the row.
@@ -631,7 +634,7 @@ def subscription_cancel_scheduled_change(
     subscription = _lock(subscription)
     if not subscription.scheduled_plan_id:
         raise InvalidTransition(
-            "There is no scheduled plan change to cancel.",
+            _("There is no scheduled plan change to cancel."),
             current=subscription.status,
             target=subscription.status,
         )

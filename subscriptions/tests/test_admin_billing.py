@@ -3,6 +3,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
+from django.utils.formats import date_format
 
 from conftest import local
 from subscriptions import services, signals
@@ -231,7 +232,8 @@ def test_the_timeline_gives_the_due_date_in_the_portals_time_zone(staff_client, 
 
     [issued] = [e for e in response.context["timeline"] if e.title.startswith("Issued as")]
     # Jakarta's day: a day after UTC's from 17:00 to 24:00 UTC.
-    assert issued.detail == f"due {local(open_invoice.due_date):%d %b %Y}"
+    # In the active language's DATE_FORMAT ("8 Dec 2026").
+    assert issued.detail == f"due {date_format(local(open_invoice.due_date), 'DATE_FORMAT')}"
 
 
 def test_the_invoice_list_shows_totals_per_status_for_the_filtered_rows(staff_client, alice, bob):
