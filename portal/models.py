@@ -2,7 +2,11 @@
 
 Design in a few lines:
 
-- A ``Notification`` is one in-app banner for one user. The receivers in
+- A ``Notification`` is one in-app banner for one user, stored untranslated: its
+  ``title``, ``message`` and ``link_label`` are msgids and ``params`` their values,
+  said in the reader's language when shown (``heading``, ``body``, ``action_label``;
+  ``portal/texts.py``). Rows from before (``params`` null) hold final English text.
+  The receivers in
   ``receivers.py`` create it inside the billing transaction (so it rolls back with the
   change it announces), at most once per event: ``key`` is unique per user.
   Dismissing it sets ``dismissed_at``; a banner that asked for an action on an invoice
@@ -82,8 +86,11 @@ class Notification(models.Model):
     level = models.CharField(
         max_length=7, choices=NotificationLevel.choices, default=NotificationLevel.INFO
     )
+    # msgids ("Invoice {number} is overdue") filled with ``params`` when shown.
     title = models.CharField(max_length=200)
     message = models.TextField(blank=True)
+    # The values of the texts' {placeholders}; null: the texts are final (older rows).
+    params = models.JSONField(null=True, blank=True)
     # A site-relative path ("/billing/..."); invoice banners compute theirs (see ``url``).
     link = models.CharField(max_length=500, blank=True)
     link_label = models.CharField(max_length=60, blank=True)
@@ -117,11 +124,31 @@ class Notification(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user}: {self.title}"
+        return f"{self.user}: {self.heading}"
 
     @property
     def is_unread(self) -> bool:
         return self.dismissed_at is None
+
+    def _said(self, text: str) -> str:
+        if self.params is None:
+            return text
+        from .texts import say
+
+        return say(text, self.params)
+
+    @property
+    def heading(self) -> str:
+        """The title in the reader's language."""
+        return self._said(self.title)
+
+    @property
+    def body(self) -> str:
+        return self._said(self.message)
+
+    @property
+    def action_label(self) -> str:
+        return self._said(self.link_label)
 
     @property
     def url(self) -> str:

@@ -23,11 +23,13 @@ from django.db.models import DateTimeField, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
+from django.utils.translation import gettext_noop
 
 from .models import Notification, NotificationLevel, insert_unless_exists
+from .texts import jsonable
 
 # The link of a banner about an invoice once it no longer asks for a payment.
-VIEW_INVOICE = "View invoice"
+VIEW_INVOICE = gettext_noop("View invoice")
 # Banners shown at once in the region; older unread ones wait on the notifications page.
 REGION_LIMIT = 4
 
@@ -43,10 +45,15 @@ def notify(
     level: str = NotificationLevel.INFO,
     link: str = "",
     link_label: str = "",
+    params: dict | None = None,
     invoice=None,
     needs_action: bool = False,
 ) -> Notification | None:
     """Create the banner for one event; ``None`` when that event already has one.
+
+    ``title``, ``message`` and ``link_label`` are msgids, said in the reader's language
+    with ``params`` when the banner is shown (``portal/texts.py``); without ``params``
+    they are shown as they are.
 
     ``user`` or ``user_id`` (the receivers pass the id they hold: no read of the user).
     One ``INSERT ... ON CONFLICT DO NOTHING``: no savepoint, no caught IntegrityError.
@@ -60,6 +67,11 @@ def notify(
         level=level,
         link=link,
         link_label=link_label[:60],
+        params=(
+            {name: jsonable(value) for name, value in params.items()}
+            if params is not None
+            else None
+        ),
         invoice=invoice,
         needs_action=needs_action,
     )

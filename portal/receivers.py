@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from subscriptions.models import Invoice, InvoiceStatus, PaymentStatus
 from subscriptions.money import format_money
@@ -54,8 +55,8 @@ from . import links
 from .emails import queue_email
 from .models import NotificationLevel as Level
 from .notifications import VIEW_INVOICE, notify, resolve_banners, resolve_invoice_banners
-from .presenters import format_date
-from .refunds import DESTINATIONS, describe_refund
+from .refunds import DESTINATION_MSGIDS, HEADLINES, describe_refund
+from .texts import phrase
 
 logger = logging.getLogger(__name__)
 
@@ -87,25 +88,25 @@ def guarded(func=None, *, when=None):
 # --- What each event says ---------------------------------------------------------------------
 
 
-class _Texts(string.Formatter):
-    """``str.format`` plus ``{x!d}``, a date as the portal shows it, and ``{x!k}``, a
-    timestamp as an event key writes it."""
+class _Keys(string.Formatter):
+    """``str.format`` plus ``{x!k}``, a timestamp as an event key writes it."""
 
     def convert_field(self, value, conversion):
-        if conversion == "d":
-            return format_date(value)
         if conversion == "k":
             return value.isoformat() if value is not None else "none"
         return super().convert_field(value, conversion)
 
 
-TEXTS = _Texts()
+KEYS = _Keys()
+# Banner texts are msgids, said in the reader's language when shown (portal/texts.py):
+# {name} is a parameter (``banner_params``), {name!d} a date.
+N_ = gettext_noop
 
 
 @dataclass(frozen=True)
 class Banner:
-    """The banner of an event (a ``Notification``); ``title`` and ``message`` are
-    templates over the event's facts."""
+    """The banner of an event (a ``Notification``); ``title``, ``message`` and
+    ``label`` are msgids over the event's parameters."""
 
     kind: str
     title: str
@@ -130,7 +131,8 @@ class Notice:
 
 @dataclass
 class Said:
-    """What one signal said: the notice (None: nothing new to tell) and its facts."""
+    """What one signal said: the notice (None: nothing new to tell), its facts (the
+    objects, for the key and the email) and the banner's extra parameters."""
 
     notice: Notice | None
     user_id: int
@@ -138,6 +140,7 @@ class Said:
     invoice: Invoice | None = None
     clears: tuple[str, ...] = ()  # the user's banners of these kinds no longer hold
     settles: bool = False  # the invoice asks for nothing any more (paid or void)
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 def varied(notice: Notice, **changes) -> Notice:
@@ -146,60 +149,80 @@ def varied(notice: Notice, **changes) -> Notice:
 
 
 SUB = ("subscription",)
-PAY_NOW = "Pay now"
-TO_WALLET = {"page": links.wallet_path, "label": "View wallet"}
+PAY_NOW = N_("Pay now")
+TO_WALLET = {"page": links.wallet_path, "label": N_("View wallet")}
+ANY_TIME = N_("You can subscribe again at any time.")
 
 # fmt: off
 WELCOME = Notice(
     "subscription_started:{subscription.pk}:{subscription.current_period_start!k}",
-    Banner("subscription_started", "Welcome to {subscription.plan.name}",
-           "Your subscription is active. It renews on {subscription.current_period_end!d}.",
-           Level.SUCCESS, links.dashboard_path, "View your subscription"),
+    Banner("subscription_started", N_("Welcome to {plan}"),
+           N_("Your subscription is active. It renews on {renews_on!d}."),
+           Level.SUCCESS, links.dashboard_path, N_("View your subscription")),
     "subscription_started", SUB)
 WELCOME_TO_TRIAL = varied(
-    WELCOME, title="Your {subscription.plan.name} trial has started",
-    message="It is free until {subscription.trial_end!d}; we will remind you before it ends.")
+    WELCOME, title=N_("Your {plan} trial has started"),
+    message=N_("It is free until {trial_end!d}; we will remind you before it ends."))
 RESUMED = Notice(
     "subscription_resumed:{subscription.pk}:{subscription.updated_at!k}",
-    Banner("subscription_resumed", "Your subscription has resumed",
-           "{subscription.plan.name} is active again and renews on {subscription.current_period_end!d}.",
+    Banner("subscription_resumed", N_("Your subscription has resumed"),
+           N_("{plan} is active again and renews on {renews_on!d}."),
            Level.SUCCESS),
     "subscription_resumed", SUB)
 PAUSED = Notice(
     "subscription_paused:{subscription.pk}:{subscription.paused_at!k}",
-    Banner("subscription_paused", "Your {subscription.plan.name} subscription is paused",
-           "{until} You are not billed while it is paused.",
-           page=links.subscription_path, label="Manage subscription"),
+    Banner("subscription_paused", N_("Your {plan} subscription is paused"),
+           N_("It stays paused until you resume it. You are not billed while it is paused."),
+           page=links.subscription_path, label=N_("Manage subscription")),
     "subscription_paused", SUB)
+PAUSED_UNTIL = varied(
+    PAUSED,
+    message=N_("It resumes by itself on {resume_on!d}. You are not billed while it is paused."))
 CANCEL_SCHEDULED = Notice(
     "subscription_cancel_scheduled:{subscription.pk}:{subscription.updated_at!k}",
-    Banner("subscription_cancel_scheduled", "Your subscription ends on {cancel_at!d}",
-           "You keep {subscription.plan.name} until then. Changed your mind? You can keep it until that day.",
-           Level.WARNING, links.subscription_path, "Keep my subscription"),
+    Banner("subscription_cancel_scheduled", N_("Your subscription ends on {cancel_at!d}"),
+           N_("You keep {plan} until then. Changed your mind? You can keep it until that day."),
+           Level.WARNING, links.subscription_path, N_("Keep my subscription")),
     "subscription_cancel_scheduled", ("subscription", "cancel_at", "reason"))
 ENDED = Notice(
     "subscription_ended:{subscription.pk}:{ended_at!k}",
-    Banner("subscription_ended", "Your {subscription.plan.name} subscription has ended",
-           "Nothing more will be charged. You can subscribe again at any time.",
-           page=links.plans_path, label="See plans"),
+    Banner("subscription_ended", N_("Your {plan} subscription has ended"),
+           N_("Nothing more will be charged. You can subscribe again at any time."),
+           page=links.plans_path, label=N_("See plans")),
     "subscription_ended", SUB)
 EXPIRED = Notice(
     "subscription_expired:{subscription.pk}:{subscription.ended_at!k}",
-    Banner("subscription_expired", "Your {subscription.plan.name} subscription has expired",
-           "{why} You can subscribe again at any time.",
-           Level.WARNING, links.plans_path, "Subscribe again"),
+    Banner("subscription_expired", N_("Your {plan} subscription has expired"), ANY_TIME,
+           Level.WARNING, links.plans_path, N_("Subscribe again")),
     "subscription_expired", ("subscription", "previous_status"))
+# Why it expired, by the status it expired from.
+EXPIRED_BECAUSE = {
+    "pending": N_("The first invoice was not paid, so the subscription did not start. "
+                  "You can subscribe again at any time."),
+    "past_due": N_("The renewal invoice stayed unpaid past the grace period. "
+                   "You can subscribe again at any time."),
+    "trialing": N_("The trial ended without a payment. You can subscribe again at any time."),
+}
 PLAN_CHANGED = Notice(
     "plan_changed:{subscription.pk}:{old_plan_id}-{new_plan.pk}:{subscription.updated_at!k}",
-    Banner("plan_changed", "You are now on {new_plan.name}", "{changed_from}",
-           Level.SUCCESS, links.dashboard_path, "View your subscription"),
+    Banner("plan_changed", N_("You are now on {new_plan}"), N_("Changed from {old_plan}."),
+           Level.SUCCESS, links.dashboard_path, N_("View your subscription")),
     "plan_changed", ("subscription", "old_plan", "new_plan"))
 TRIAL_ENDING = Notice(
     "trial_ending:{subscription.pk}:{trial_end!k}",
-    Banner("trial_ending", "Your trial ends on {trial_end!d}",
-           "Then {subscription.plan.name} costs {subscription.plan.price_display} per {subscription.plan.interval_display}.",
-           page=links.subscription_path, label="Manage subscription"),
+    Banner("trial_ending", N_("Your trial ends on {trial_end!d}"),
+           N_("Then {plan} costs {cost}."),
+           page=links.subscription_path, label=N_("Manage subscription")),
     "trial_ending", ("subscription", "trial_end"))
+# A plan's price for its period ({cost}), by the period's unit.
+PRICE_PER = {
+    "day": N_("{price} per day"), "week": N_("{price} per week"),
+    "month": N_("{price} per month"), "year": N_("{price} per year"),
+}
+PRICE_EVERY = {
+    "day": N_("{price} every {count} days"), "week": N_("{price} every {count} weeks"),
+    "month": N_("{price} every {count} months"), "year": N_("{price} every {count} years"),
+}
 # An email only: the dashboard already says when the subscription renews.
 RENEWAL_UPCOMING = Notice(
     "renewal_upcoming:{subscription.pk}:{renews_at!k}", None,
@@ -207,77 +230,118 @@ RENEWAL_UPCOMING = Notice(
 
 TOPUP_FAILED = Notice(
     "payment_failed:{payment.pk}",
-    Banner("topup_failed", "Your top-up of {payment.amount_display} did not go through",
-           "No money was taken. You can try again with another payment method.",
-           Level.WARNING, links.wallet_path, "Top up"))
+    Banner("topup_failed", N_("Your top-up of {amount} did not go through"),
+           N_("No money was taken. You can try again with another payment method."),
+           Level.WARNING, links.wallet_path, N_("Top up")))
 # It says more than the invoice's earlier banner, which stops asking.
 PAYMENT_FAILED = Notice(
     "payment_failed:{payment.pk}",
-    Banner("payment_failed", "Payment failed for {invoice.number}",
-           "{payment.amount_display} could not be charged ({status}).",
+    Banner("payment_failed", N_("Payment failed for {number}"),
+           N_("{amount} could not be charged ({status})."),
            Level.ERROR, label=PAY_NOW, asks=True),
     "payment_failed", ("payment",), supersedes=True)
+FAILED_BECAUSE = {PaymentStatus.DENY: N_("denied"), PaymentStatus.FAILURE: N_("failed")}
 REFUNDED = Notice(
     "payment_refunded:{payment.pk}:{payment.refunded_amount}",
-    Banner("payment_refunded", "{refunded.amount} {refunded.went}",
-           "A refund for invoice {invoice.number}.{refunded.because}", label=VIEW_INVOICE),
+    Banner("payment_refunded", HEADLINES[""],
+           N_("A refund for invoice {number}. {because}"), label=VIEW_INVOICE),
     "payment_refunded", ("payment", "refund", "refund_amount"))
 OVERPAYMENT_RETURNED = varied(
-    REFUNDED,
-    message="This is the return of the overpayment for invoice {invoice.number}.{refunded.because}")
+    REFUNDED, message=N_("This is the return of the overpayment for invoice {number}. {because}"))
 TOPUP_REFUNDED = varied(
     REFUNDED, **TO_WALLET,
-    message="Your top-up (order {payment.order_id}) was refunded: {refunded.taken} was taken from your wallet.{refunded.because}")
+    message=N_("Your top-up (order {order}) was refunded: {taken} was taken from your wallet. {because}"))
+BECAUSE = N_("Reason: {reason}.")
 OVERPAID = Notice(
     "payment_overpaid:{payment.pk}",
-    Banner("payment_overpaid", "{money} arrived for invoice {invoice.number} which {was}",
-           "We are returning it to {to}.", Level.WARNING, label=VIEW_INVOICE),
+    Banner("payment_overpaid", N_("{amount} arrived for invoice {number} which was already paid"),
+           N_("We are returning it to {to}."), Level.WARNING, label=VIEW_INVOICE),
     "payment_overpaid", ("payment", "amount", "return_to"))
+OVERPAID_VOID = varied(OVERPAID, title=N_("{amount} arrived for invoice {number} which was void"))
 
 INVOICE_ISSUED = Notice(
     "invoice_issued:{invoice.pk}",
-    Banner("invoice_issued", "New invoice {invoice.number}",
-           "{invoice.total_display}, due on {invoice.due_date!d}.",
+    Banner("invoice_issued", N_("New invoice {number}"), N_("{total}, due on {due!d}."),
            Level.WARNING, label=PAY_NOW, asks=True),
     "invoice_issued")
 RECEIPT = Notice(
     "invoice_paid:{invoice.pk}",
-    Banner("payment_received", "Invoice {invoice.number} is paid",
-           "We received {invoice.total_display}. Thank you!", Level.SUCCESS, label=VIEW_INVOICE),
+    Banner("payment_received", N_("Invoice {number} is paid"),
+           N_("We received {total}. Thank you!"), Level.SUCCESS, label=VIEW_INVOICE),
     "payment_receipt", ("payment",))
 # One "pay now" banner per invoice at a time: the invoice's earlier ones stop asking.
 OVERDUE = Notice(
     "invoice_overdue:{invoice.pk}",
-    Banner("invoice_overdue", "Invoice {invoice.number} is overdue",
-           "{invoice.total_display} was due on {invoice.due_date!d}.",
+    Banner("invoice_overdue", N_("Invoice {number} is overdue"), N_("{total} was due on {due!d}."),
            Level.ERROR, label=PAY_NOW, asks=True),
     "invoice_overdue", supersedes=True)
 REMINDER = dataclasses.replace(
-    varied(OVERDUE, title="Reminder: invoice {invoice.number} is still unpaid"),
+    varied(OVERDUE, title=N_("Reminder: invoice {number} is still unpaid")),
     key="invoice_reminder:{invoice.pk}:{reminder_number}", email_params=("reminder_number", "days_overdue"))
 VOIDED = Notice(
     "invoice_voided:{invoice.pk}",
-    Banner("invoice_voided", "Invoice {invoice.number} was voided{because}",
-           "You owe nothing on it.", label=VIEW_INVOICE),
+    Banner("invoice_voided", N_("Invoice {number} was voided"), N_("You owe nothing on it."),
+           label=VIEW_INVOICE),
     "invoice_voided")
+VOIDED_BECAUSE = varied(VOIDED, title=N_("Invoice {number} was voided: {reason}"))
 
 TOPUP_COMPLETED = Notice(
     "topup_completed:{topup.pk}",
-    Banner("topup_completed", "{topup.amount_display} added to your wallet",
-           "Your balance is now {wallet.balance_display}.",
-           Level.SUCCESS, links.wallet_path, "View wallet"),
+    Banner("topup_completed", N_("{amount} added to your wallet"),
+           N_("Your balance is now {balance}."),
+           Level.SUCCESS, links.wallet_path, N_("View wallet")),
     "topup_completed", ("topup", "wallet"))
 WALLET_LOW = Notice(
     "wallet_low:{entry.pk}",
-    Banner("wallet_low", "Your wallet balance is low",
-           "{left} left. Renewals paid from your wallet need enough balance.",
-           Level.WARNING, links.wallet_path, "Top up", asks=True),
+    Banner("wallet_low", N_("Your wallet balance is low"),
+           N_("{left} left. Renewals paid from your wallet need enough balance."),
+           Level.WARNING, links.wallet_path, N_("Top up"), asks=True),
     "wallet_low", ("wallet",))
 WALLET_CREDITED = Notice(
     "wallet_credited:{entry.pk}",
-    Banner("wallet_credited", "{entry.amount_display} credited to your wallet", "{entry.description}",
-           page=links.wallet_path, label="View wallet"))
+    Banner("wallet_credited", N_("{amount} credited to your wallet"), "{description}",
+           page=links.wallet_path, label=N_("View wallet")))
 # fmt: on
+
+
+def banner_params(facts: dict[str, Any]) -> dict[str, Any]:
+    """The parameters every banner text may use, read from the event's objects."""
+    params: dict[str, Any] = {}
+    sub = facts.get("subscription")
+    if sub is not None:
+        plan = sub.plan
+        params.update(
+            plan=plan.name,
+            price=plan.price_display,
+            renews_on=sub.current_period_end,
+            trial_end=sub.trial_end,
+            resume_on=sub.resume_at,
+        )
+        table = PRICE_PER if plan.interval == 1 else PRICE_EVERY
+        if plan.interval_unit in table:
+            params["cost"] = phrase(
+                table[plan.interval_unit], price=plan.price_display, count=plan.interval
+            )
+    for name in ("old_plan", "new_plan"):
+        if facts.get(name) is not None:
+            params[name] = facts[name].name
+    invoice = facts.get("invoice")
+    if invoice is not None:
+        params.update(number=invoice.number, total=invoice.total_display, due=invoice.due_date)
+    payment = facts.get("payment")
+    if payment is not None:
+        params.update(amount=payment.amount_display, order=payment.order_id)
+    for name in ("topup", "entry"):
+        if facts.get(name) is not None:
+            params["amount"] = facts[name].amount_display
+    if facts.get("entry") is not None:
+        params["description"] = facts["entry"].description
+    if facts.get("wallet") is not None:
+        params["balance"] = facts["wallet"].balance_display
+    for name in ("trial_end", "cancel_at"):
+        if facts.get(name) is not None:
+            params[name] = facts[name]
+    return params
 
 
 # --- Reading each signal ----------------------------------------------------------------------
@@ -325,12 +389,7 @@ def _activated(sub, previous_status=None, **kwargs) -> Said:
 
 
 def _paused(sub, **kwargs) -> Said:
-    until = (
-        f"It resumes by itself on {format_date(sub.resume_at)}."
-        if sub.resume_at
-        else "It stays paused until you resume it."
-    )
-    return Said(PAUSED, sub.user_id, {"subscription": sub, "until": until})
+    return Said(PAUSED_UNTIL if sub.resume_at else PAUSED, sub.user_id, {"subscription": sub})
 
 
 def _cancelled(sub, **kwargs) -> Said:
@@ -338,20 +397,10 @@ def _cancelled(sub, **kwargs) -> Said:
     return Said(ENDED, sub.user_id, facts, clears=("subscription_cancel_scheduled",))
 
 
-EXPIRY_REASONS = {
-    "pending": "The first invoice was not paid, so the subscription did not start.",
-    "past_due": "The renewal invoice stayed unpaid past the grace period.",
-    "trialing": "The trial ended without a payment.",
-}
-
-
 def _expired(sub, previous_status=None, **kwargs) -> Said:
-    facts = {
-        "subscription": sub,
-        "previous_status": previous_status,
-        "why": EXPIRY_REASONS.get(previous_status or "", ""),
-    }
-    return Said(EXPIRED, sub.user_id, facts)
+    facts = {"subscription": sub, "previous_status": previous_status}
+    notice = varied(EXPIRED, message=EXPIRED_BECAUSE.get(previous_status or "", ANY_TIME))
+    return Said(notice, sub.user_id, facts)
 
 
 def _plan_changed(sub, old_plan=None, new_plan=None, **kwargs) -> Said:
@@ -360,9 +409,9 @@ def _plan_changed(sub, old_plan=None, new_plan=None, **kwargs) -> Said:
         "old_plan": old_plan,
         "old_plan_id": getattr(old_plan, "pk", ""),
         "new_plan": new_plan or sub.plan,
-        "changed_from": f"Changed from {old_plan.name}." if old_plan is not None else "",
     }
-    return Said(PLAN_CHANGED, sub.user_id, facts)
+    notice = PLAN_CHANGED if old_plan is not None else varied(PLAN_CHANGED, message="")
+    return Said(notice, sub.user_id, facts)
 
 
 def _trial_will_end(sub, trial_end=None, **kwargs) -> Said:
@@ -394,9 +443,13 @@ def _payment_failed(payment, **kwargs) -> Said | None:
         return Said(TOPUP_FAILED, payment.user_id, {"payment": payment})
     if not invoice.is_payable:
         return None
-    status = payment.get_status_display().lower()
-    facts = {"payment": payment, "invoice": invoice, "status": status}
-    return Said(PAYMENT_FAILED, payment.user_id, facts, invoice=invoice)
+    facts = {"payment": payment, "invoice": invoice}
+    status = phrase(FAILED_BECAUSE.get(payment.status, FAILED_BECAUSE[PaymentStatus.FAILURE]))
+    return Said(PAYMENT_FAILED, payment.user_id, facts, invoice=invoice, params={"status": status})
+
+
+def _because(reason: str) -> Any:
+    return phrase(BECAUSE, reason=reason) if reason else ""
 
 
 def _refunded(payment, refund=None, refund_amount=None, **kwargs) -> Said:
@@ -407,30 +460,30 @@ def _refunded(payment, refund=None, refund_amount=None, **kwargs) -> Said:
         notice = OVERPAYMENT_RETURNED if refunded.overpayment else REFUNDED
         if refunded.to_wallet:
             notice = varied(notice, **TO_WALLET)
+    notice = varied(notice, title=HEADLINES[refunded.destination])
     invoice = payment.invoice if payment.invoice_id else None
     facts = {
         "payment": payment,
         "invoice": invoice,
         "refund": refund,
         "refund_amount": refund_amount,
-        "refunded": refunded,
     }
-    return Said(notice, payment.user_id, facts, invoice=invoice)
+    params = {
+        "amount": refunded.amount,
+        "taken": refunded.taken,
+        "because": _because(refunded.reason),
+    }
+    return Said(notice, payment.user_id, facts, invoice=invoice, params=params)
 
 
 def _overpaid(payment, invoice=None, amount=None, return_to="gateway", **kwargs) -> Said:
     invoice = invoice or payment.invoice
     amount = amount or payment.gross_amount
-    facts = {
-        "payment": payment,
-        "invoice": invoice,
-        "amount": amount,
-        "money": format_money(amount, payment.currency),
-        "was": "was void" if invoice.status == InvoiceStatus.VOID else "was already paid",
-        "return_to": return_to,
-        "to": DESTINATIONS.get(return_to, DESTINATIONS["gateway"]),
-    }
-    return Said(OVERPAID, payment.user_id, facts, invoice=invoice)
+    facts = {"payment": payment, "invoice": invoice, "amount": amount, "return_to": return_to}
+    notice = OVERPAID_VOID if invoice.status == InvoiceStatus.VOID else OVERPAID
+    to = DESTINATION_MSGIDS.get(return_to, DESTINATION_MSGIDS["gateway"])
+    params = {"amount": format_money(amount, payment.currency), "to": phrase(to)}
+    return Said(notice, payment.user_id, facts, invoice=invoice, params=params)
 
 
 def _asks_for_payment(instance, **kwargs) -> bool:
@@ -454,8 +507,15 @@ def _was_issued(instance, previous_status=None, **kwargs) -> bool:
 
 def _voided(invoice, **kwargs) -> Said:
     reason = invoice.void_reason.strip().rstrip(".")
-    facts = {"invoice": invoice, "because": f": {reason}" if reason else ""}
-    return Said(VOIDED, invoice.user_id, facts, invoice=invoice, settles=True)
+    notice = VOIDED_BECAUSE if reason else VOIDED
+    return Said(
+        notice,
+        invoice.user_id,
+        {"invoice": invoice},
+        invoice=invoice,
+        settles=True,
+        params={"reason": reason},
+    )
 
 
 def _topup_completed(topup, **kwargs) -> Said:
@@ -477,7 +537,9 @@ def _crosses_low_balance(instance, **kwargs) -> bool:
 def _wallet_low(entry, **kwargs) -> Said:
     wallet = entry.wallet
     left = format_money(entry.balance_after, wallet.currency)
-    return Said(WALLET_LOW, wallet.user_id, {"entry": entry, "wallet": wallet, "left": left})
+    return Said(
+        WALLET_LOW, wallet.user_id, {"entry": entry, "wallet": wallet}, params={"left": left}
+    )
 
 
 def _is_manual_credit(instance, **kwargs) -> bool:
@@ -507,7 +569,7 @@ def announce(said: Said) -> None:
     notice = said.notice
     if notice is None:
         return
-    key = TEXTS.format(notice.key, **said.facts)
+    key = KEYS.format(notice.key, **said.facts)
     if notice.supersedes:
         resolve_invoice_banners(said.invoice.pk, keep_key=key)
     banner = notice.banner
@@ -516,8 +578,9 @@ def announce(said: Said) -> None:
             user_id=said.user_id,
             kind=banner.kind,
             key=key,
-            title=TEXTS.format(banner.title, **said.facts),
-            message=TEXTS.format(banner.message, **said.facts).strip(),
+            title=banner.title,
+            message=banner.message,
+            params={**banner_params(said.facts), **said.params},
             level=banner.level,
             link=banner.page() if banner.page is not None else "",
             link_label=banner.label,

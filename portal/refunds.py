@@ -1,28 +1,39 @@
 """How money sent back to a subscriber is described: the same words in the banner and
-in the email (``receivers.py`` and ``emails.py`` both use ``describe_refund``)."""
+in the email. ``HEADLINES`` are the sentences (msgids: a banner stores one and is
+translated when it is shown, ``receivers.py``); ``describe_refund`` gives an email
+(``emails.py``) the same sentence already in the active language."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
+
 from subscriptions.models import Payment, Refund, RefundDestination, RefundKind
 from subscriptions.money import format_money
 
 # Where returned money goes (a Refund's ``destination``, a ``payment_overpaid``'s
 # ``return_to``).
-DESTINATIONS = {
-    RefundDestination.GATEWAY: "your card or account",
-    RefundDestination.WALLET: "your wallet",
+# (A banner stores the msgid; an email shows the translation.)
+DESTINATION_MSGIDS = {
+    RefundDestination.GATEWAY: gettext_noop("your card or account"),
+    RefundDestination.WALLET: gettext_noop("your wallet"),
 }
-# Money back on a card was refunded to it; money put in the wallet was returned to it.
-VERBS = {RefundDestination.GATEWAY: "refunded to", RefundDestination.WALLET: "returned to"}
+DESTINATIONS = {code: gettext_lazy(msgid) for code, msgid in DESTINATION_MSGIDS.items()}
+# Money back on a card was refunded to it; money put in the wallet was returned to it;
+# "" when nobody said where.
+HEADLINES = {
+    RefundDestination.GATEWAY: gettext_noop("{amount} was refunded to your card or account"),
+    RefundDestination.WALLET: gettext_noop("{amount} was returned to your wallet"),
+    "": gettext_noop("{amount} was refunded"),
+}
 
 
 @dataclass(frozen=True)
 class RefundFacts:
     amount: str  # "Rp 50.000"
-    went: str  # "was returned to your wallet", or "was refunded" when nobody said where
+    destination: str  # "gateway", "wallet", or "" when nobody said where
     to_wallet: bool
     topup: bool  # the refunded payment paid a wallet top-up
     overpayment: bool  # the return of money that arrived for an invoice already paid/void
@@ -30,8 +41,9 @@ class RefundFacts:
     reason: str
 
     @property
-    def because(self) -> str:
-        return f" Reason: {self.reason}." if self.reason else ""
+    def headline(self) -> str:
+        """ "Rp 50.000 was returned to your wallet", in the active language."""
+        return gettext(HEADLINES[self.destination]).format(amount=self.amount)
 
 
 def describe_refund(
@@ -52,11 +64,7 @@ def describe_refund(
     )
     return RefundFacts(
         amount=format_money(amount, payment.currency),
-        went=(
-            f"was {VERBS[destination]} {DESTINATIONS[destination]}"
-            if destination in DESTINATIONS
-            else "was refunded"
-        ),
+        destination=destination if destination in HEADLINES else "",
         to_wallet=destination == RefundDestination.WALLET,
         topup=topup,
         overpayment=refund is not None and refund.kind == RefundKind.OVERPAYMENT,

@@ -384,6 +384,9 @@ ACCESS: list[Row] = [
     R("healthz",                             POST,  200,       200,   200,   200),
     R("readyz",                              GET,   200,       200,   200,   200),
     R("readyz",                              POST,  200,       200,   200,   200),
+    # The language switch: anyone, POST only (with CSRF), back to the page it was on.
+    R("set_language",                        GET,   405,       405,   405,   405),
+    R("set_language",                        POST,  DASHBOARD, DASHBOARD, DASHBOARD, DASHBOARD, data={"language": "id", "next": "/billing/"}),
     # Customer portal: sign in first (and come back); one's own pages; a GET page refuses
     # POST; an action refuses GET; another customer's object does not exist (404).
     R("portal:home",                         GET,   DASHBOARD, DASHBOARD, DASHBOARD, DASHBOARD),

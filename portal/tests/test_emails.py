@@ -102,7 +102,7 @@ def test_signing_up_sends_the_invoice_with_a_pay_link_after_the_commit(
     assert mail.outbox[0].subject.endswith(f", due {due}")
     assert f"Due on:  {due}" in body
     banner = Notification.objects.get(kind="invoice_issued")
-    assert banner.message.endswith(f"due on {due}.")
+    assert banner.body.endswith(f"due on {due}.")
 
 
 def test_a_renewal_paid_from_the_wallet_at_once_sends_only_the_receipt(

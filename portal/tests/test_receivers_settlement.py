@@ -188,9 +188,9 @@ def test_a_refund_to_the_wallet_says_it_was_returned_to_the_wallet_once(
 
     banner = the_banner(alice)
     assert banner.kind == "payment_refunded"
-    assert banner.title == "Rp 50.000 was returned to your wallet"
-    assert NUMBER in banner.message
-    assert "Charged twice for May" in banner.message
+    assert banner.heading == "Rp 50.000 was returned to your wallet"
+    assert NUMBER in banner.body
+    assert "Charged twice for May" in banner.body
     assert not banner.needs_action
     assert banner.url == reverse("portal:wallet")
     region = text_of(region_of(client, alice))
@@ -217,8 +217,8 @@ def test_a_refund_through_the_gateway_says_card_or_account_and_links_to_the_invo
     announced_twice("payment_refunded", payment, **kwargs)
 
     banner = the_banner(alice)
-    assert banner.title == "Rp 50.000 was refunded to your card or account"
-    assert NUMBER in banner.message
+    assert banner.heading == "Rp 50.000 was refunded to your card or account"
+    assert NUMBER in banner.body
     assert banner.invoice_id == invoice.pk
     assert banner.url == reverse("portal:invoice_detail", args=[invoice.pk])
     email = the_email("payment_refunded")
@@ -234,9 +234,9 @@ def test_the_return_of_an_overpayment_says_what_it_is(alice, quiet, announced_tw
     announced_twice("payment_refunded", payment, **kwargs)
 
     banner = the_banner(alice)
-    assert banner.title == "Rp 150.000 was returned to your wallet"
-    assert "overpayment" in banner.message
-    assert NUMBER in banner.message
+    assert banner.heading == "Rp 150.000 was returned to your wallet"
+    assert "overpayment" in banner.body
+    assert NUMBER in banner.body
     assert "overpayment" in the_email("payment_refunded").body
 
 
@@ -295,9 +295,9 @@ def test_a_refunded_top_up_says_the_card_got_it_and_how_much_left_the_wallet(
     announced_twice("payment_refunded", payment, **kwargs)
 
     banner = the_banner(alice)
-    assert banner.title == "Rp 100.000 was refunded to your card or account"
-    assert "top-up" in banner.message
-    assert f"{taken} was taken from your wallet" in banner.message
+    assert banner.heading == "Rp 100.000 was refunded to your card or account"
+    assert "top-up" in banner.body
+    assert f"{taken} was taken from your wallet" in banner.body
     assert banner.url == reverse("portal:wallet")
     email = the_email("payment_refunded")
     assert "top-up" in email.body
@@ -331,11 +331,11 @@ def test_an_overpayment_is_announced_as_being_returned_never_as_pay_now(
 
     banner = the_banner(alice)
     assert banner.kind == "payment_overpaid"
-    assert banner.title == f"Rp 150.000 arrived for invoice {NUMBER} {said}"
-    assert f"We are returning it to {where}." in banner.message
+    assert banner.heading == f"Rp 150.000 arrived for invoice {NUMBER} {said}"
+    assert f"We are returning it to {where}." in banner.body
     assert banner.level == "warning"
     assert not banner.needs_action
-    assert "pay now" not in f"{banner.title} {banner.message} {banner.link_label}".lower()
+    assert "pay now" not in f"{banner.heading} {banner.body} {banner.action_label}".lower()
     email = the_email("payment_overpaid")
     assert "Rp 150.000" in email.body
     assert said in email.body
@@ -377,7 +377,7 @@ def test_voiding_an_invoice_says_so_once_and_its_pay_now_banners_stop_asking(
 
     assert Notification.objects.filter(user=alice).count() == 2  # the old one, and this
     banner = Notification.objects.get(kind="invoice_voided")
-    assert banner.title == f"Invoice {invoice.number} was voided: Issued by mistake"
+    assert banner.heading == f"Invoice {invoice.number} was voided: Issued by mistake"
     assert banner.url == reverse("portal:invoice_detail", args=[invoice.pk])
     assert not banner.needs_action
     old = Notification.objects.get(pk=asking.pk)
