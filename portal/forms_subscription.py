@@ -12,8 +12,9 @@ import datetime as dt
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Field, Layout
 from django import forms
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from subscriptions.models import Subscription, SubscriptionStatus
 
@@ -45,18 +46,59 @@ class PlanChangeForm(forms.Form):
     quote_token = forms.CharField(widget=forms.HiddenInput, max_length=4000)
 
 
+# The parts of the hint shown in an empty date input ("dd/mm/yyyy").
+DATE_HINT_PARTS = {
+    # Translators: the parts of the hint in an empty date input ("dd/mm/yyyy"): one
+    # letter per digit, for day, month and year ("hh/bb/tttt").
+    "%d": pgettext_lazy("date input hint", "dd"),
+    "%m": pgettext_lazy("date input hint", "mm"),
+    "%Y": pgettext_lazy("date input hint", "yyyy"),
+}
+
+
+def date_input_format() -> str:
+    """How a date is typed in the active language: its first ``DATE_INPUT_FORMATS``
+    (``%d/%m/%Y`` in English and Indonesian, see ``portal/formats``)."""
+    return formats.get_format("DATE_INPUT_FORMATS")[0]
+
+
+def date_input_hint() -> str:
+    """``dd/mm/yyyy`` (``hh/bb/tttt`` in Indonesian): the input format in words."""
+    hint = date_input_format()
+    for directive, part in DATE_HINT_PARTS.items():
+        hint = hint.replace(directive, str(part))
+    return hint
+
+
+class LocalDateInput(forms.DateInput):
+    """A date typed as text in the active language's format, with its hint.
+
+    Not ``type=date``: its picker follows the browser's locale (mm/dd/yyyy in an
+    American browser, whatever the page's language). The value is shown in the first
+    ``DATE_INPUT_FORMATS`` of the language active when it renders (``format`` None),
+    and ``forms.DateField`` reads any of that language's formats, ISO included.
+    """
+
+    def __init__(self, attrs: dict | None = None) -> None:
+        super().__init__(attrs={"inputmode": "numeric", "autocomplete": "off", **(attrs or {})})
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        context["widget"]["attrs"].setdefault("placeholder", date_input_hint())
+        return context
+
+
 class PauseForm(forms.Form):
     resume_on = forms.DateField(
         label=_("Resume automatically on"),
         required=False,
+        localize=True,
         help_text=_("Optional. Leave empty to resume whenever you like."),
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        widget=LocalDateInput(),
     )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        tomorrow = timezone.localdate() + dt.timedelta(days=1)
-        self.fields["resume_on"].widget.attrs["min"] = tomorrow.isoformat()
         self.helper = portal_helper(self)
 
     def clean_resume_on(self) -> dt.date | None:

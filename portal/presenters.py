@@ -16,7 +16,7 @@ from typing import Any
 from django.db import models
 from django.utils import formats, timezone
 from django.utils.text import capfirst
-from django.utils.translation import get_language, gettext_lazy, ngettext
+from django.utils.translation import get_language, gettext_lazy, ngettext, pgettext
 from django.utils.translation import gettext as _
 
 from subscriptions.models import (
@@ -99,21 +99,53 @@ def format_datetime(value: dt.datetime | None) -> str:
     return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
 
 
+def interval_words(plan: Plan) -> str:
+    """The length of one billing period: ``month``, or ``3 months`` (``bulan``,
+    ``3 bulan``), as in ``Rp 149.000 / month``."""
+    unit, n = plan.interval_unit, plan.interval
+    if n == 1:
+        return {
+            # Translators: one billing period, as in "Rp 149.000 / month".
+            "day": pgettext("billing period", "day"),
+            "week": pgettext("billing period", "week"),
+            "month": pgettext("billing period", "month"),
+            "year": pgettext("billing period", "year"),
+        }.get(unit, unit)
+    if unit == "day":
+        text = ngettext("%(n)s day", "%(n)s days", n)
+    elif unit == "week":
+        text = ngettext("%(n)s week", "%(n)s weeks", n)
+    elif unit == "year":
+        text = ngettext("%(n)s year", "%(n)s years", n)
+    else:
+        text = ngettext("%(n)s month", "%(n)s months", n)
+    return text % {"n": n}
+
+
 def billing_cycle(plan: Plan) -> str:
     """``Monthly``, ``Yearly``, or ``Every 3 months``."""
-    if plan.interval == 1:
+    unit, n = plan.interval_unit, plan.interval
+    if n == 1:
         return {
             "day": _("Daily"),
             "week": _("Weekly"),
             "month": _("Monthly"),
             "year": _("Yearly"),
-        }[plan.interval_unit]
-    return _("Every %(interval)s") % {"interval": plan.interval_display}
+        }.get(unit, unit)
+    if unit == "day":
+        text = ngettext("Every %(n)s day", "Every %(n)s days", n)
+    elif unit == "week":
+        text = ngettext("Every %(n)s week", "Every %(n)s weeks", n)
+    elif unit == "year":
+        text = ngettext("Every %(n)s year", "Every %(n)s years", n)
+    else:
+        text = ngettext("Every %(n)s month", "Every %(n)s months", n)
+    return text % {"n": n}
 
 
 def price_per_period(plan: Plan) -> str:
     """``Rp 149.000 / month``."""
-    return f"{plan.price_display} / {plan.interval_display}"
+    return f"{plan.price_display} / {interval_words(plan)}"
 
 
 def status_words(subscription: Subscription) -> tuple[str, str]:
@@ -140,7 +172,7 @@ def next_step(subscription: Subscription) -> str:
         return _("Trial ends on %(date)s, then %(price)s every %(interval)s.") % {
             "date": trial_end,
             "price": _nowrap(plan.price_display),
-            "interval": plan.interval_display,
+            "interval": interval_words(plan),
         }
 
     if status == S.ACTIVE:
@@ -186,10 +218,20 @@ def subscription_summary(subscription: Subscription) -> SubscriptionSummary:
     return SubscriptionSummary(status_label=label, tone=tone, next_step=next_step(subscription))
 
 
-# Features whose key does not read well once humanized.
+# Features whose key does not read well once humanized (and the usual ones, so that
+# they are translated; an unknown key is shown humanized, as the plan's data says it).
 FEATURE_LABELS = {
     "api_access": gettext_lazy("API access"),
     "sso": gettext_lazy("Single sign-on (SSO)"),
+    "custom_domain": gettext_lazy("Custom domain"),
+    "audit_log": gettext_lazy("Audit log"),
+}
+
+# ``support`` values with their own sentence; another value reads "<Value> support".
+SUPPORT_LABELS = {
+    "email": gettext_lazy("Email support"),
+    "priority email": gettext_lazy("Priority email support"),
+    "phone and email": gettext_lazy("Phone and email support"),
 }
 
 
@@ -197,6 +239,30 @@ def _humanize_key(key: str) -> str:
     if key in FEATURE_LABELS:
         return str(FEATURE_LABELS[key])
     return capfirst(key.replace("_", " ").strip())
+
+
+def _limit_line(thing: str, value: int | None) -> str:
+    """``Up to 3 projects`` / ``Unlimited projects`` (``value`` None): whole sentences
+    for the usual limits, a pattern around the key's words for any other."""
+    shown = f"{value:,}".replace(",", ".") if value is not None else ""
+    if thing == "projects":
+        if value is None:
+            return _("Unlimited projects")
+        return ngettext("Up to %(n)s project", "Up to %(n)s projects", value) % {"n": shown}
+    if thing == "members":
+        if value is None:
+            return _("Unlimited members")
+        return ngettext("Up to %(n)s member", "Up to %(n)s members", value) % {"n": shown}
+    if value is None:
+        # Translators: "things" is a plan feature's key as written in the plan's data.
+        return _("Unlimited %(things)s") % {"things": thing}
+    singular = thing[:-1] if thing.endswith("s") else thing
+    # Translators: "thing"/"things" is a plan feature's key as written in the plan's data.
+    return ngettext("Up to %(n)s %(thing)s", "Up to %(n)s %(things)s", value) % {
+        "n": shown,
+        "thing": singular,
+        "things": thing,
+    }
 
 
 def plan_features(features: dict[str, Any] | None) -> list[str]:
@@ -212,17 +278,18 @@ def plan_features(features: dict[str, Any] | None) -> list[str]:
         if key.startswith("max_"):
             thing = key.removeprefix("max_").replace("_", " ")
             if value is None or (isinstance(value, int) and value < 0):
-                lines.append(_("Unlimited %(things)s") % {"things": thing})
+                lines.append(_limit_line(thing, None))
             elif isinstance(value, int) and not isinstance(value, bool):
-                singular = thing[:-1] if thing.endswith("s") else thing
-                lines.append(
-                    ngettext("Up to %(n)s %(thing)s", "Up to %(n)s %(things)s", value)
-                    % {"n": f"{value:,}".replace(",", "."), "thing": singular, "things": thing}
-                )
+                lines.append(_limit_line(thing, value))
             else:
                 lines.append(f"{_humanize_key(thing)}: {value}")
         elif key == "support" and isinstance(value, str):
-            lines.append(_("%(kind)s support") % {"kind": capfirst(value.replace("_", " "))})
+            kind = value.replace("_", " ").strip()
+            if kind.lower() in SUPPORT_LABELS:
+                lines.append(str(SUPPORT_LABELS[kind.lower()]))
+            else:
+                # Translators: "kind" is the plan's support value as written in its data.
+                lines.append(_("%(kind)s support") % {"kind": capfirst(kind)})
         elif value is True:
             lines.append(_humanize_key(key))
         else:
@@ -696,7 +763,7 @@ def quote_summary(quote, plan: Plan, current: Plan | None = None) -> QuoteSummar
     next_date = format_date(quote.new_period_end or quote.period_end)
     then = _("Then %(price)s every %(interval)s, from %(date)s.") % {
         "price": money(quote.next_amount),
-        "interval": plan.interval_display,
+        "interval": interval_words(plan),
         "date": next_date,
     }
     if quote.kind == "downgrade":
@@ -738,7 +805,7 @@ def quote_summary(quote, plan: Plan, current: Plan | None = None) -> QuoteSummar
         has_charge=quote.amount_due > 0,
         then=then,
         confirm_label=confirm,
-        valid_until=formats.time_format(timezone.localtime(quote.valid_until), "H:i"),
+        valid_until=formats.time_format(timezone.localtime(quote.valid_until), "TIME_FORMAT"),
     )
 
 
@@ -781,7 +848,7 @@ def scheduled_changes(subscription: Subscription | None) -> list[ScheduledChange
                     "date": when,
                     "plan": new_name,
                     "price": _nowrap(scheduled.price_display),
-                    "interval": scheduled.interval_display,
+                    "interval": interval_words(scheduled),
                 },
                 _("Keep %(plan)s") % {"plan": distinct_name(subscription.plan, scheduled)},
             )

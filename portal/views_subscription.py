@@ -395,7 +395,8 @@ def undo_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         request,
         lambda: subscription_undo_cancel(subscription=subscription),
         lambda updated: (
-            _("Your subscription is no longer set to cancel.") + " " + presenters.next_step(updated)
+            _("Your subscription is no longer set to cancel. %(next_step)s")
+            % {"next_step": presenters.next_step(updated)}
         ),
     )
 

@@ -1,4 +1,4 @@
-"""Template helpers for the portal's chrome: the main navigation and money formatting.
+"""Template helpers for the portal's chrome: the main navigation, money and billing periods.
 
 Presentation only: no queries, no billing decisions (those live in services and
 ``portal/presenters.py``).
@@ -65,6 +65,13 @@ def money(amount: Decimal | int | str | None, currency: str = "IDR") -> str:
     if amount in (None, ""):
         return ""
     return format_money(Decimal(amount), currency or "IDR")
+
+
+@register.filter
+def interval_words(plan) -> str:
+    """``{{ plan.price_display }} / {{ plan|interval_words }}`` -> ``Rp 149.000 / month``
+    (``/ bulan``, ``/ 3 bulan`` in Indonesian)."""
+    return presenters.interval_words(plan) if plan else ""
 
 
 @register.filter

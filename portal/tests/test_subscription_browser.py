@@ -13,10 +13,11 @@ import re
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 from playwright.sync_api import expect
 
 from conftest import screenshot
+from portal import presenters
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.services import payment_apply_status, payment_create, subscription_create
 from subscriptions.tests.factories import PlanFactory
@@ -144,11 +145,19 @@ def test_a_scheduled_downgrade_pause_resume_and_cancel_undo_from_the_dashboard(
     page.goto(f"{live_server.url}/billing/")
     card(page).get_by_role("link", name="Pause").click()
     expect(dialog.get_by_role("heading", name="Pause your subscription")).to_be_visible()
-    expect(dialog.get_by_label("Resume automatically on")).to_be_focused()
+    # The date is typed day first (a text input with its hint, not the browser's picker).
+    resume_field = dialog.get_by_label("Resume automatically on")
+    expect(resume_field).to_be_focused()
+    expect(resume_field).to_have_attribute("placeholder", "dd/mm/yyyy")
+    resume_on = timezone.localdate() + dt.timedelta(days=40)
+    resume_field.fill(resume_on.strftime("%d/%m/%Y"))
     dialog.get_by_role("button", name="Pause subscription").click()
     expect(dialog).to_be_hidden()
     expect(card(page).get_by_test_id("status")).to_have_text("Paused")
-    expect(notifications).to_contain_text("Your subscription is paused.")
+    with translation.override("en"):
+        resumes = presenters.format_date(resume_on)
+    expect(notifications).to_contain_text(f"Your subscription is paused. It resumes on {resumes}.")
+    expect(card(page).get_by_test_id("next-step")).to_have_text(f"Paused, resumes on {resumes}.")
     expect(page.locator("#upcoming-invoice")).to_contain_text("Nothing is billed while")
 
     card(page).get_by_role("link", name="Resume").click()
