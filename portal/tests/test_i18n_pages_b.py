@@ -63,6 +63,23 @@ def pdf_fonts(content: bytes) -> set[str]:
     }
 
 
+@pytest.fixture(autouse=True)
+def language_left_as_found():
+    """A request in Indonesian leaves "id" active in this thread (Django activates a
+    request's language and never resets it); the next test in this worker would read
+    Indonesian, and signing in there would store it on the account."""
+    with translation.override(translation.get_language()):
+        yield
+
+
+def sign_in(client: Client, user) -> None:
+    """``force_login`` without leaving the account's language active in this thread
+    (signing in activates it, for the rest of a real request), where it would leak
+    into the tests that run after this one."""
+    with translation.override(translation.get_language()):
+        client.force_login(user)
+
+
 @pytest.fixture
 def rene(db):
     return UserFactory(email="rene@example.com", first_name="René", last_name="Dupré")
@@ -72,7 +89,7 @@ def rene(db):
 def indonesian(client, rene) -> Client:
     """René, who reads Indonesian (his account's language, and his browser's)."""
     remember(rene, "id")
-    client.force_login(rene)
+    sign_in(client, rene)
     client.defaults["HTTP_ACCEPT_LANGUAGE"] = "id"
     return client
 
@@ -80,7 +97,7 @@ def indonesian(client, rene) -> Client:
 @pytest.fixture
 def english(client, rene) -> Client:
     remember(rene, "en")
-    client.force_login(rene)
+    sign_in(client, rene)
     client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
     return client
 
