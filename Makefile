@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 # SITE_URL (gateway return links) follows HOST and PORT unless it is set.
 DEV_ENV := DEBUG=1 SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)}
 
-.PHONY: help install run serve worker migrate seed test chromium lint fmt css check security bandit audit clean
+.PHONY: help install run serve worker migrate seed test chromium gettext messages lint fmt css check security bandit audit clean
 
 help:
 	@echo "make run    install, migrate, load demo data and serve on http://$(HOST):$(PORT)"
@@ -61,7 +61,7 @@ serve: install
 worker: migrate
 	$(DEV_ENV) $(BIN)/python manage.py db_worker
 
-test: install chromium
+test: install chromium gettext
 	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download does not
@@ -71,6 +71,18 @@ chromium:
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# The translation check extracts messages with GNU gettext's xgettext (makemessages).
+# Installed with apt when missing; running the portal needs none (the .mo are committed).
+gettext:
+	@command -v xgettext >/dev/null 2>&1 || { \
+	  echo "Installing Debian's gettext for the translation check"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq gettext >/dev/null; }
+
+# Update locale/ and <app>/locale/ from the templates and code, and compile them.
+messages: install gettext
+	DEBUG=1 $(BIN)/python manage.py translations --write
 
 lint: install
 	$(BIN)/ruff check .

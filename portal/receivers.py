@@ -100,7 +100,6 @@ class _Keys(string.Formatter):
 KEYS = _Keys()
 # Banner texts are msgids, said in the reader's language when shown (portal/texts.py):
 # {name} is a parameter (``banner_params``), {name!d} a date.
-N_ = gettext_noop
 
 
 @dataclass(frozen=True)
@@ -149,79 +148,79 @@ def varied(notice: Notice, **changes) -> Notice:
 
 
 SUB = ("subscription",)
-PAY_NOW = N_("Pay now")
-TO_WALLET = {"page": links.wallet_path, "label": N_("View wallet")}
-ANY_TIME = N_("You can subscribe again at any time.")
+PAY_NOW = gettext_noop("Pay now")
+TO_WALLET = {"page": links.wallet_path, "label": gettext_noop("View wallet")}
+ANY_TIME = gettext_noop("You can subscribe again at any time.")
 
 # fmt: off
 WELCOME = Notice(
     "subscription_started:{subscription.pk}:{subscription.current_period_start!k}",
-    Banner("subscription_started", N_("Welcome to {plan}"),
-           N_("Your subscription is active. It renews on {renews_on!d}."),
-           Level.SUCCESS, links.dashboard_path, N_("View your subscription")),
+    Banner("subscription_started", gettext_noop("Welcome to {plan}"),
+           gettext_noop("Your subscription is active. It renews on {renews_on!d}."),
+           Level.SUCCESS, links.dashboard_path, gettext_noop("View your subscription")),
     "subscription_started", SUB)
 WELCOME_TO_TRIAL = varied(
-    WELCOME, title=N_("Your {plan} trial has started"),
-    message=N_("It is free until {trial_end!d}; we will remind you before it ends."))
+    WELCOME, title=gettext_noop("Your {plan} trial has started"),
+    message=gettext_noop("It is free until {trial_end!d}; we will remind you before it ends."))
 RESUMED = Notice(
     "subscription_resumed:{subscription.pk}:{subscription.updated_at!k}",
-    Banner("subscription_resumed", N_("Your subscription has resumed"),
-           N_("{plan} is active again and renews on {renews_on!d}."),
+    Banner("subscription_resumed", gettext_noop("Your subscription has resumed"),
+           gettext_noop("{plan} is active again and renews on {renews_on!d}."),
            Level.SUCCESS),
     "subscription_resumed", SUB)
 PAUSED = Notice(
     "subscription_paused:{subscription.pk}:{subscription.paused_at!k}",
-    Banner("subscription_paused", N_("Your {plan} subscription is paused"),
-           N_("It stays paused until you resume it. You are not billed while it is paused."),
-           page=links.subscription_path, label=N_("Manage subscription")),
+    Banner("subscription_paused", gettext_noop("Your {plan} subscription is paused"),
+           gettext_noop("It stays paused until you resume it. You are not billed while it is paused."),
+           page=links.subscription_path, label=gettext_noop("Manage subscription")),
     "subscription_paused", SUB)
 PAUSED_UNTIL = varied(
     PAUSED,
-    message=N_("It resumes by itself on {resume_on!d}. You are not billed while it is paused."))
+    message=gettext_noop("It resumes by itself on {resume_on!d}. You are not billed while it is paused."))
 CANCEL_SCHEDULED = Notice(
     "subscription_cancel_scheduled:{subscription.pk}:{subscription.updated_at!k}",
-    Banner("subscription_cancel_scheduled", N_("Your subscription ends on {cancel_at!d}"),
-           N_("You keep {plan} until then. Changed your mind? You can keep it until that day."),
-           Level.WARNING, links.subscription_path, N_("Keep my subscription")),
+    Banner("subscription_cancel_scheduled", gettext_noop("Your subscription ends on {cancel_at!d}"),
+           gettext_noop("You keep {plan} until then. Changed your mind? You can keep it until that day."),
+           Level.WARNING, links.subscription_path, gettext_noop("Keep my subscription")),
     "subscription_cancel_scheduled", ("subscription", "cancel_at", "reason"))
 ENDED = Notice(
     "subscription_ended:{subscription.pk}:{ended_at!k}",
-    Banner("subscription_ended", N_("Your {plan} subscription has ended"),
-           N_("Nothing more will be charged. You can subscribe again at any time."),
-           page=links.plans_path, label=N_("See plans")),
+    Banner("subscription_ended", gettext_noop("Your {plan} subscription has ended"),
+           gettext_noop("Nothing more will be charged. You can subscribe again at any time."),
+           page=links.plans_path, label=gettext_noop("See plans")),
     "subscription_ended", SUB)
 EXPIRED = Notice(
     "subscription_expired:{subscription.pk}:{subscription.ended_at!k}",
-    Banner("subscription_expired", N_("Your {plan} subscription has expired"), ANY_TIME,
-           Level.WARNING, links.plans_path, N_("Subscribe again")),
+    Banner("subscription_expired", gettext_noop("Your {plan} subscription has expired"), ANY_TIME,
+           Level.WARNING, links.plans_path, gettext_noop("Subscribe again")),
     "subscription_expired", ("subscription", "previous_status"))
 # Why it expired, by the status it expired from.
 EXPIRED_BECAUSE = {
-    "pending": N_("The first invoice was not paid, so the subscription did not start. "
+    "pending": gettext_noop("The first invoice was not paid, so the subscription did not start. "
                   "You can subscribe again at any time."),
-    "past_due": N_("The renewal invoice stayed unpaid past the grace period. "
+    "past_due": gettext_noop("The renewal invoice stayed unpaid past the grace period. "
                    "You can subscribe again at any time."),
-    "trialing": N_("The trial ended without a payment. You can subscribe again at any time."),
+    "trialing": gettext_noop("The trial ended without a payment. You can subscribe again at any time."),
 }
 PLAN_CHANGED = Notice(
     "plan_changed:{subscription.pk}:{old_plan_id}-{new_plan.pk}:{subscription.updated_at!k}",
-    Banner("plan_changed", N_("You are now on {new_plan}"), N_("Changed from {old_plan}."),
-           Level.SUCCESS, links.dashboard_path, N_("View your subscription")),
+    Banner("plan_changed", gettext_noop("You are now on {new_plan}"), gettext_noop("Changed from {old_plan}."),
+           Level.SUCCESS, links.dashboard_path, gettext_noop("View your subscription")),
     "plan_changed", ("subscription", "old_plan", "new_plan"))
 TRIAL_ENDING = Notice(
     "trial_ending:{subscription.pk}:{trial_end!k}",
-    Banner("trial_ending", N_("Your trial ends on {trial_end!d}"),
-           N_("Then {plan} costs {cost}."),
-           page=links.subscription_path, label=N_("Manage subscription")),
+    Banner("trial_ending", gettext_noop("Your trial ends on {trial_end!d}"),
+           gettext_noop("Then {plan} costs {cost}."),
+           page=links.subscription_path, label=gettext_noop("Manage subscription")),
     "trial_ending", ("subscription", "trial_end"))
 # A plan's price for its period ({cost}), by the period's unit.
 PRICE_PER = {
-    "day": N_("{price} per day"), "week": N_("{price} per week"),
-    "month": N_("{price} per month"), "year": N_("{price} per year"),
+    "day": gettext_noop("{price} per day"), "week": gettext_noop("{price} per week"),
+    "month": gettext_noop("{price} per month"), "year": gettext_noop("{price} per year"),
 }
 PRICE_EVERY = {
-    "day": N_("{price} every {count} days"), "week": N_("{price} every {count} weeks"),
-    "month": N_("{price} every {count} months"), "year": N_("{price} every {count} years"),
+    "day": gettext_noop("{price} every {count} days"), "week": gettext_noop("{price} every {count} weeks"),
+    "month": gettext_noop("{price} every {count} months"), "year": gettext_noop("{price} every {count} years"),
 }
 # An email only: the dashboard already says when the subscription renews.
 RENEWAL_UPCOMING = Notice(
@@ -230,77 +229,77 @@ RENEWAL_UPCOMING = Notice(
 
 TOPUP_FAILED = Notice(
     "payment_failed:{payment.pk}",
-    Banner("topup_failed", N_("Your top-up of {amount} did not go through"),
-           N_("No money was taken. You can try again with another payment method."),
-           Level.WARNING, links.wallet_path, N_("Top up")))
+    Banner("topup_failed", gettext_noop("Your top-up of {amount} did not go through"),
+           gettext_noop("No money was taken. You can try again with another payment method."),
+           Level.WARNING, links.wallet_path, gettext_noop("Top up")))
 # It says more than the invoice's earlier banner, which stops asking.
 PAYMENT_FAILED = Notice(
     "payment_failed:{payment.pk}",
-    Banner("payment_failed", N_("Payment failed for {number}"),
-           N_("{amount} could not be charged ({status})."),
+    Banner("payment_failed", gettext_noop("Payment failed for {number}"),
+           gettext_noop("{amount} could not be charged ({status})."),
            Level.ERROR, label=PAY_NOW, asks=True),
     "payment_failed", ("payment",), supersedes=True)
-FAILED_BECAUSE = {PaymentStatus.DENY: N_("denied"), PaymentStatus.FAILURE: N_("failed")}
+FAILED_BECAUSE = {PaymentStatus.DENY: gettext_noop("denied"), PaymentStatus.FAILURE: gettext_noop("failed")}
 REFUNDED = Notice(
     "payment_refunded:{payment.pk}:{payment.refunded_amount}",
     Banner("payment_refunded", HEADLINES[""],
-           N_("A refund for invoice {number}. {because}"), label=VIEW_INVOICE),
+           gettext_noop("A refund for invoice {number}. {because}"), label=VIEW_INVOICE),
     "payment_refunded", ("payment", "refund", "refund_amount"))
 OVERPAYMENT_RETURNED = varied(
-    REFUNDED, message=N_("This is the return of the overpayment for invoice {number}. {because}"))
+    REFUNDED, message=gettext_noop("This is the return of the overpayment for invoice {number}. {because}"))
 TOPUP_REFUNDED = varied(
     REFUNDED, **TO_WALLET,
-    message=N_("Your top-up (order {order}) was refunded: {taken} was taken from your wallet. {because}"))
-BECAUSE = N_("Reason: {reason}.")
+    message=gettext_noop("Your top-up (order {order}) was refunded: {taken} was taken from your wallet. {because}"))
+BECAUSE = gettext_noop("Reason: {reason}.")
 OVERPAID = Notice(
     "payment_overpaid:{payment.pk}",
-    Banner("payment_overpaid", N_("{amount} arrived for invoice {number} which was already paid"),
-           N_("We are returning it to {to}."), Level.WARNING, label=VIEW_INVOICE),
+    Banner("payment_overpaid", gettext_noop("{amount} arrived for invoice {number} which was already paid"),
+           gettext_noop("We are returning it to {to}."), Level.WARNING, label=VIEW_INVOICE),
     "payment_overpaid", ("payment", "amount", "return_to"))
-OVERPAID_VOID = varied(OVERPAID, title=N_("{amount} arrived for invoice {number} which was void"))
+OVERPAID_VOID = varied(OVERPAID, title=gettext_noop("{amount} arrived for invoice {number} which was void"))
 
 INVOICE_ISSUED = Notice(
     "invoice_issued:{invoice.pk}",
-    Banner("invoice_issued", N_("New invoice {number}"), N_("{total}, due on {due!d}."),
+    Banner("invoice_issued", gettext_noop("New invoice {number}"), gettext_noop("{total}, due on {due!d}."),
            Level.WARNING, label=PAY_NOW, asks=True),
     "invoice_issued")
 RECEIPT = Notice(
     "invoice_paid:{invoice.pk}",
-    Banner("payment_received", N_("Invoice {number} is paid"),
-           N_("We received {total}. Thank you!"), Level.SUCCESS, label=VIEW_INVOICE),
+    Banner("payment_received", gettext_noop("Invoice {number} is paid"),
+           gettext_noop("We received {total}. Thank you!"), Level.SUCCESS, label=VIEW_INVOICE),
     "payment_receipt", ("payment",))
 # One "pay now" banner per invoice at a time: the invoice's earlier ones stop asking.
 OVERDUE = Notice(
     "invoice_overdue:{invoice.pk}",
-    Banner("invoice_overdue", N_("Invoice {number} is overdue"), N_("{total} was due on {due!d}."),
+    Banner("invoice_overdue", gettext_noop("Invoice {number} is overdue"), gettext_noop("{total} was due on {due!d}."),
            Level.ERROR, label=PAY_NOW, asks=True),
     "invoice_overdue", supersedes=True)
 REMINDER = dataclasses.replace(
-    varied(OVERDUE, title=N_("Reminder: invoice {number} is still unpaid")),
+    varied(OVERDUE, title=gettext_noop("Reminder: invoice {number} is still unpaid")),
     key="invoice_reminder:{invoice.pk}:{reminder_number}", email_params=("reminder_number", "days_overdue"))
 VOIDED = Notice(
     "invoice_voided:{invoice.pk}",
-    Banner("invoice_voided", N_("Invoice {number} was voided"), N_("You owe nothing on it."),
+    Banner("invoice_voided", gettext_noop("Invoice {number} was voided"), gettext_noop("You owe nothing on it."),
            label=VIEW_INVOICE),
     "invoice_voided")
-VOIDED_BECAUSE = varied(VOIDED, title=N_("Invoice {number} was voided: {reason}"))
+VOIDED_BECAUSE = varied(VOIDED, title=gettext_noop("Invoice {number} was voided: {reason}"))
 
 TOPUP_COMPLETED = Notice(
     "topup_completed:{topup.pk}",
-    Banner("topup_completed", N_("{amount} added to your wallet"),
-           N_("Your balance is now {balance}."),
-           Level.SUCCESS, links.wallet_path, N_("View wallet")),
+    Banner("topup_completed", gettext_noop("{amount} added to your wallet"),
+           gettext_noop("Your balance is now {balance}."),
+           Level.SUCCESS, links.wallet_path, gettext_noop("View wallet")),
     "topup_completed", ("topup", "wallet"))
 WALLET_LOW = Notice(
     "wallet_low:{entry.pk}",
-    Banner("wallet_low", N_("Your wallet balance is low"),
-           N_("{left} left. Renewals paid from your wallet need enough balance."),
-           Level.WARNING, links.wallet_path, N_("Top up"), asks=True),
+    Banner("wallet_low", gettext_noop("Your wallet balance is low"),
+           gettext_noop("{left} left. Renewals paid from your wallet need enough balance."),
+           Level.WARNING, links.wallet_path, gettext_noop("Top up"), asks=True),
     "wallet_low", ("wallet",))
 WALLET_CREDITED = Notice(
     "wallet_credited:{entry.pk}",
-    Banner("wallet_credited", N_("{amount} credited to your wallet"), "{description}",
-           page=links.wallet_path, label=N_("View wallet")))
+    Banner("wallet_credited", gettext_noop("{amount} credited to your wallet"), "{description}",
+           page=links.wallet_path, label=gettext_noop("View wallet")))
 # fmt: on
 
 

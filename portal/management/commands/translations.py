@@ -21,6 +21,7 @@ GNU gettext; extracting (``makemessages``) needs ``xgettext`` (Debian's ``gettex
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -125,6 +126,27 @@ def fill(po, compendium: dict) -> int:
     return filled
 
 
+PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]|\{(\w+)(?:![a-z])?\}")
+
+
+def placeholders(text: str) -> set[str]:
+    return {a or b for a, b in PLACEHOLDER.findall(text)}
+
+
+def mismatched(po) -> list:
+    """Translated entries whose placeholders are not the msgid's: they would fail (or
+    lose a value) when filled."""
+    wrong = []
+    for entry in po.translated_entries():
+        wanted = placeholders(entry.msgid) | placeholders(entry.msgid_plural or "")
+        texts = entry.msgstr_plural.values() if entry.msgid_plural else [entry.msgstr]
+        if any(placeholders(text) != wanted for text in texts if not entry.msgid_plural) or any(
+            not placeholders(text) <= wanted for text in texts if entry.msgid_plural
+        ):
+            wrong.append(entry)
+    return wrong
+
+
 def missing(po, paths: tuple[str, ...] = ()) -> list:
     found = []
     for entry in po:
@@ -171,6 +193,10 @@ class Command(BaseCommand):
             filled = fill(po, compendium) if compendium else 0
             gaps = missing(po, paths)
             left.extend(gaps)
+            for entry in mismatched(po):
+                self.stderr.write(
+                    f"  placeholders differ: {entry.msgid[:80]!r} -> {entry.msgstr!r}"
+                )
             self.stdout.write(
                 f"{catalogue}: {len(po)} messages, {len(gaps)} untranslated"
                 + (f", {filled} filled from the compendium" if compendium else "")
