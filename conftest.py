@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.db import connection, connections
+from django.utils import translation
 
 
 def pytest_collection_modifyitems(config, items):
@@ -63,6 +64,16 @@ def clock_edge(request):
         return
     with time_machine.travel(instant, tick=True):
         yield
+
+
+@pytest.fixture(autouse=True)
+def site_language():
+    """Every test starts in the site's language and leaves it so: a request's
+    LocaleMiddleware activates its language in this thread and nothing deactivates it,
+    so an Indonesian request would otherwise leak into the next test."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 def local(value: dt.datetime) -> dt.datetime:
