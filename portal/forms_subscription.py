@@ -76,11 +76,12 @@ class LocalDateInput(forms.DateInput):
     Not ``type=date``: its picker follows the browser's locale (mm/dd/yyyy in an
     American browser, whatever the page's language). The value is shown in the first
     ``DATE_INPUT_FORMATS`` of the language active when it renders (``format`` None),
-    and ``forms.DateField`` reads any of that language's formats, ISO included.
+    and ``forms.DateField`` reads any of that language's formats, ISO included. No
+    ``inputmode="numeric"``: a phone's number pad has no "/" to type the date with.
     """
 
     def __init__(self, attrs: dict | None = None) -> None:
-        super().__init__(attrs={"inputmode": "numeric", "autocomplete": "off", **(attrs or {})})
+        super().__init__(attrs={"autocomplete": "off", **(attrs or {})})
 
     def get_context(self, name, value, attrs):
         context = super().get_context(name, value, attrs)
