@@ -38,6 +38,7 @@ CATALOGUES = ("locale", "subscriptions/locale", "wallets/locale")
 IGNORE = ["*/tests/*", "*/migrations/*", "*/management/commands/translations.py"]
 HEADER = {
     "Project-Id-Version": "billing-portal",
+    "Language-Team": "Indonesian",
     "Language": LANGUAGE,
     "MIME-Version": "1.0",
     "Content-Type": "text/plain; charset=UTF-8",
@@ -86,6 +87,8 @@ def extract(scratch: Path) -> dict[str, object]:
         path = po_path(scratch, catalogue)
         if path.exists():
             po = polib.pofile(str(path), wrapwidth=100)
+            po.header = "Indonesian translations of the billing portal (manage.py translations)."
+            po.metadata_is_fuzzy = False
             po.metadata.update(HEADER)
             po.metadata.pop("POT-Creation-Date", None)
             po.metadata.pop("PO-Revision-Date", None)
