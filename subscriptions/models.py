@@ -30,7 +30,6 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext_lazy, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from .labels import set_labels
 from .money import format_money
 from .tracking import TrackedModel
 
@@ -65,21 +64,28 @@ class PlanQuerySet(models.QuerySet):
 
 
 class Plan(models.Model):
-    name = models.CharField(max_length=100)
-    slug = models.SlugField(max_length=100, unique=True)
-    description = models.TextField(blank=True)
-    price = models.DecimalField(**MONEY, validators=[MinValueValidator(Decimal("0"))])
-    currency = models.CharField(max_length=3, default="IDR")
-    interval = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
-    interval_unit = models.CharField(
-        max_length=5, choices=IntervalUnit.choices, default=IntervalUnit.MONTH
+    name = models.CharField(max_length=100, verbose_name=_("name"))
+    slug = models.SlugField(max_length=100, unique=True, verbose_name=_("slug"))
+    description = models.TextField(blank=True, verbose_name=_("description"))
+    price = models.DecimalField(
+        **MONEY, validators=[MinValueValidator(Decimal("0"))], verbose_name=_("price")
     )
-    trial_period_days = models.PositiveIntegerField(default=0)
-    features = models.JSONField(default=dict, blank=True)
-    is_active = models.BooleanField(default=True)
-    sort_order = models.IntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    currency = models.CharField(max_length=3, default="IDR", verbose_name=_("currency"))
+    interval = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1)], verbose_name=_("interval")
+    )
+    interval_unit = models.CharField(
+        max_length=5,
+        choices=IntervalUnit.choices,
+        default=IntervalUnit.MONTH,
+        verbose_name=_("interval unit"),
+    )
+    trial_period_days = models.PositiveIntegerField(default=0, verbose_name=_("trial period days"))
+    features = models.JSONField(default=dict, blank=True, verbose_name=_("features"))
+    is_active = models.BooleanField(default=True, verbose_name=_("is active"))
+    sort_order = models.IntegerField(default=0, verbose_name=_("sort order"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     objects = PlanQuerySet.as_manager()
 
@@ -89,6 +95,8 @@ class Plan(models.Model):
             models.CheckConstraint(condition=Q(price__gte=0), name="plan_price_not_negative"),
             models.CheckConstraint(condition=Q(interval__gte=1), name="plan_interval_positive"),
         ]
+        verbose_name = _("plan")
+        verbose_name_plural = _("plans")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.price_display} / {self.interval_display})"
@@ -142,37 +150,54 @@ class Subscription(TrackedModel):
     tracked_fields = ("status", "plan")
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="subscriptions"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="subscriptions",
+        verbose_name=_("user"),
     )
-    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    plan = models.ForeignKey(
+        Plan, on_delete=models.PROTECT, related_name="subscriptions", verbose_name=_("plan")
+    )
     status = models.CharField(
-        max_length=10, choices=SubscriptionStatus.choices, default=SubscriptionStatus.PENDING
+        max_length=10,
+        choices=SubscriptionStatus.choices,
+        default=SubscriptionStatus.PENDING,
+        verbose_name=_("status"),
     )
-    payment_type = models.CharField(max_length=40, blank=True)
-    current_period_start = models.DateTimeField(null=True, blank=True)
-    current_period_end = models.DateTimeField(null=True, blank=True)
+    payment_type = models.CharField(max_length=40, blank=True, verbose_name=_("payment type"))
+    current_period_start = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("current period start")
+    )
+    current_period_end = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("current period end")
+    )
     # Periods are counted from here (see periods.py); moved when a pause shifts them.
-    billing_anchor = models.DateTimeField(null=True, blank=True)
-    trial_end = models.DateTimeField(null=True, blank=True)
-    cancel_at_period_end = models.BooleanField(default=False)
-    cancelled_at = models.DateTimeField(null=True, blank=True)
-    cancellation_reason = models.TextField(blank=True)
-    paused_at = models.DateTimeField(null=True, blank=True)
-    resume_at = models.DateTimeField(null=True, blank=True)
+    billing_anchor = models.DateTimeField(null=True, blank=True, verbose_name=_("billing anchor"))
+    trial_end = models.DateTimeField(null=True, blank=True, verbose_name=_("trial end"))
+    cancel_at_period_end = models.BooleanField(
+        default=False, verbose_name=_("cancel at period end")
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True, verbose_name=_("cancelled at"))
+    cancellation_reason = models.TextField(blank=True, verbose_name=_("cancellation reason"))
+    paused_at = models.DateTimeField(null=True, blank=True, verbose_name=_("paused at"))
+    resume_at = models.DateTimeField(null=True, blank=True, verbose_name=_("resume at"))
     scheduled_plan = models.ForeignKey(
         Plan,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="scheduled_subscriptions",
+        verbose_name=_("scheduled plan"),
     )
-    scheduled_change_at = models.DateTimeField(null=True, blank=True)
-    ended_at = models.DateTimeField(null=True, blank=True)
+    scheduled_change_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("scheduled change at")
+    )
+    ended_at = models.DateTimeField(null=True, blank=True, verbose_name=_("ended at"))
     # When it became past_due: the grace period (SUBSCRIPTIONS_GRACE_PERIOD_DAYS) runs
     # from here, and it expires when that ends.
-    past_due_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    past_due_at = models.DateTimeField(null=True, blank=True, verbose_name=_("past due at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     objects = SubscriptionQuerySet.as_manager()
 
@@ -196,6 +221,8 @@ class Subscription(TrackedModel):
         permissions = [
             ("manage_subscription", "Can pause, resume, cancel and expire subscriptions"),
         ]
+        verbose_name = _("subscription")
+        verbose_name_plural = _("subscriptions")
 
     def __str__(self) -> str:
         return f"{self.user} · {self.plan.name} ({self.get_status_display()})"
@@ -261,44 +288,70 @@ class InvoiceQuerySet(models.QuerySet):
 class Invoice(TrackedModel):
     tracked_fields = ("status",)
 
-    number = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    number = models.CharField(
+        max_length=32, unique=True, null=True, blank=True, verbose_name=_("number")
+    )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="invoices"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="invoices",
+        verbose_name=_("user"),
     )
     subscription = models.ForeignKey(
-        Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="invoices"
+        Subscription,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="invoices",
+        verbose_name=_("subscription"),
     )
     status = models.CharField(
-        max_length=13, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT
+        max_length=13,
+        choices=InvoiceStatus.choices,
+        default=InvoiceStatus.DRAFT,
+        verbose_name=_("status"),
     )
     reason = models.CharField(
-        max_length=20, choices=InvoiceReason.choices, default=InvoiceReason.MANUAL
+        max_length=20,
+        choices=InvoiceReason.choices,
+        default=InvoiceReason.MANUAL,
+        # Translators: what the invoice bills for (first period, renewal, plan change...).
+        verbose_name=pgettext_lazy("invoice purpose", "reason"),
     )
     # The plan this invoice bills for (the new plan for a plan change or a renewal that
     # applies a scheduled downgrade).
     plan = models.ForeignKey(
-        Plan, on_delete=models.PROTECT, null=True, blank=True, related_name="invoices"
+        Plan,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="invoices",
+        verbose_name=_("plan"),
     )
-    currency = models.CharField(max_length=3, default="IDR")
-    subtotal = models.DecimalField(**MONEY, default=Decimal("0"))
-    discount = models.DecimalField(**MONEY, default=Decimal("0"))
-    tax = models.DecimalField(**MONEY, default=Decimal("0"))
-    total = models.DecimalField(**MONEY, default=Decimal("0"))
-    period_start = models.DateTimeField(null=True, blank=True)
-    period_end = models.DateTimeField(null=True, blank=True)
-    issued_at = models.DateTimeField(null=True, blank=True)
-    due_date = models.DateTimeField(null=True, blank=True)
-    paid_at = models.DateTimeField(null=True, blank=True)
-    voided_at = models.DateTimeField(null=True, blank=True)
-    void_reason = models.TextField(blank=True)
+    currency = models.CharField(max_length=3, default="IDR", verbose_name=_("currency"))
+    subtotal = models.DecimalField(**MONEY, default=Decimal("0"), verbose_name=_("subtotal"))
+    discount = models.DecimalField(**MONEY, default=Decimal("0"), verbose_name=_("discount"))
+    tax = models.DecimalField(**MONEY, default=Decimal("0"), verbose_name=_("tax"))
+    total = models.DecimalField(**MONEY, default=Decimal("0"), verbose_name=_("total"))
+    period_start = models.DateTimeField(null=True, blank=True, verbose_name=_("period start"))
+    period_end = models.DateTimeField(null=True, blank=True, verbose_name=_("period end"))
+    issued_at = models.DateTimeField(null=True, blank=True, verbose_name=_("issued at"))
+    due_date = models.DateTimeField(null=True, blank=True, verbose_name=_("due date"))
+    paid_at = models.DateTimeField(null=True, blank=True, verbose_name=_("paid at"))
+    voided_at = models.DateTimeField(null=True, blank=True, verbose_name=_("voided at"))
+    void_reason = models.TextField(blank=True, verbose_name=_("void reason"))
     # Starting a gateway checkout, paying from the wallet and marking paid offline are
     # serialised on the invoice: each claims it (under the row lock) for the seconds its
     # gateway calls take, so a second attempt started meanwhile is refused, not doubled.
-    checkout_claim = models.CharField(max_length=32, blank=True, editable=False)
-    checkout_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
-    metadata = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    checkout_claim = models.CharField(
+        max_length=32, blank=True, editable=False, verbose_name=_("checkout claim")
+    )
+    checkout_claimed_until = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("checkout claimed until")
+    )
+    metadata = models.JSONField(default=dict, blank=True, verbose_name=_("metadata"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     objects = InvoiceQuerySet.as_manager()
 
@@ -325,6 +378,8 @@ class Invoice(TrackedModel):
             ("mark_invoice_paid_offline", "Can mark invoices paid offline"),
             ("collect_invoice", "Can retry collection and mark invoices overdue or uncollectible"),
         ]
+        verbose_name = _("invoice")
+        verbose_name_plural = _("invoices")
 
     def __str__(self) -> str:
         return self.number or gettext("Draft invoice #%(pk)s") % {"pk": self.pk}
@@ -347,18 +402,24 @@ class Invoice(TrackedModel):
 
 
 class InvoiceLine(models.Model):
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
-    description = models.CharField(max_length=255)
-    quantity = models.PositiveIntegerField(default=1)
-    unit_amount = models.DecimalField(**MONEY)
-    amount = models.DecimalField(**MONEY)
-    period_start = models.DateTimeField(null=True, blank=True)
-    period_end = models.DateTimeField(null=True, blank=True)
-    is_proration = models.BooleanField(default=False)
-    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, null=True, blank=True)
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.CASCADE, related_name="lines", verbose_name=_("invoice")
+    )
+    description = models.CharField(max_length=255, verbose_name=_("description"))
+    quantity = models.PositiveIntegerField(default=1, verbose_name=_("quantity"))
+    unit_amount = models.DecimalField(**MONEY, verbose_name=_("unit amount"))
+    amount = models.DecimalField(**MONEY, verbose_name=_("amount"))
+    period_start = models.DateTimeField(null=True, blank=True, verbose_name=_("period start"))
+    period_end = models.DateTimeField(null=True, blank=True, verbose_name=_("period end"))
+    is_proration = models.BooleanField(default=False, verbose_name=_("is proration"))
+    plan = models.ForeignKey(
+        Plan, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("plan")
+    )
 
     class Meta:
         ordering = ["pk"]
+        verbose_name = _("invoice line")
+        verbose_name_plural = _("invoice lines")
 
     def __str__(self) -> str:
         return f"{self.description}: {self.amount}"
@@ -398,37 +459,65 @@ class Payment(TrackedModel):
     tracked_fields = ("status", "is_paid", "refunded_amount")
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="payments",
+        verbose_name=_("user"),
     )
     subscription = models.ForeignKey(
-        Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+        Subscription,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payments",
+        verbose_name=_("subscription"),
     )
     invoice = models.ForeignKey(
-        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+        Invoice,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payments",
+        verbose_name=_("invoice"),
     )
-    order_id = models.CharField(max_length=50, unique=True, validators=[order_id_validator])
-    gross_amount = models.DecimalField(**MONEY)
-    currency = models.CharField(max_length=3, default="IDR")
+    order_id = models.CharField(
+        max_length=50, unique=True, validators=[order_id_validator], verbose_name=_("order id")
+    )
+    gross_amount = models.DecimalField(**MONEY, verbose_name=_("gross amount"))
+    currency = models.CharField(max_length=3, default="IDR", verbose_name=_("currency"))
     status = models.CharField(
-        max_length=14, choices=PaymentStatus.choices, default=PaymentStatus.PENDING
+        max_length=14,
+        choices=PaymentStatus.choices,
+        default=PaymentStatus.PENDING,
+        verbose_name=_("status"),
     )
     fraud_status = models.CharField(
-        max_length=9, choices=FraudStatus.choices, default="", blank=True
+        max_length=9,
+        choices=FraudStatus.choices,
+        default="",
+        blank=True,
+        verbose_name=_("fraud status"),
     )
-    payment_type = models.CharField(max_length=40, blank=True)
-    gateway = models.CharField(max_length=20, blank=True)
-    is_paid = models.BooleanField(default=False)
-    paid_at = models.DateTimeField(null=True, blank=True)
-    refunded_amount = models.DecimalField(**MONEY, default=Decimal("0"))
+    payment_type = models.CharField(max_length=40, blank=True, verbose_name=_("payment type"))
+    gateway = models.CharField(max_length=20, blank=True, verbose_name=_("gateway"))
+    is_paid = models.BooleanField(default=False, verbose_name=_("is paid"))
+    paid_at = models.DateTimeField(null=True, blank=True, verbose_name=_("paid at"))
+    refunded_amount = models.DecimalField(
+        **MONEY, default=Decimal("0"), verbose_name=_("refunded amount")
+    )
     # Money that arrived for an invoice that was already paid or void (an attempt the
     # gateway settled although it was superseded): never kept, returned by a Refund.
-    overpaid_amount = models.DecimalField(**MONEY, default=Decimal("0"))
-    transaction_id = models.CharField(max_length=64, blank=True)
-    snap_token = models.CharField(max_length=100, blank=True)
-    redirect_url = models.URLField(max_length=500, blank=True)
-    gateway_response = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    overpaid_amount = models.DecimalField(
+        **MONEY, default=Decimal("0"), verbose_name=_("overpaid amount")
+    )
+    transaction_id = models.CharField(max_length=64, blank=True, verbose_name=_("transaction id"))
+    snap_token = models.CharField(max_length=100, blank=True, verbose_name=_("snap token"))
+    redirect_url = models.URLField(max_length=500, blank=True, verbose_name=_("redirect url"))
+    gateway_response = models.JSONField(
+        default=dict, blank=True, verbose_name=_("gateway response")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -450,6 +539,8 @@ class Payment(TrackedModel):
             ("refund_payment", "Can refund payments (through the gateway or to the wallet)"),
             ("check_payment", "Can check payment status and decide challenged payments"),
         ]
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
 
     def __str__(self) -> str:
         return f"{self.order_id} ({self.get_status_display()})"
@@ -493,30 +584,47 @@ class Refund(models.Model):
     balance could no longer cover (a refund made outside the portal); staff see it.
     """
 
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
-    amount = models.DecimalField(**MONEY)
-    currency = models.CharField(max_length=3, default="IDR")
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("payment")
+    )
+    amount = models.DecimalField(**MONEY, verbose_name=_("amount"))
+    currency = models.CharField(max_length=3, default="IDR", verbose_name=_("currency"))
     destination = models.CharField(
-        max_length=7, choices=RefundDestination.choices, default=RefundDestination.GATEWAY
+        max_length=7,
+        choices=RefundDestination.choices,
+        default=RefundDestination.GATEWAY,
+        verbose_name=_("destination"),
     )
-    kind = models.CharField(max_length=11, choices=RefundKind.choices, default=RefundKind.STAFF)
+    kind = models.CharField(
+        max_length=11, choices=RefundKind.choices, default=RefundKind.STAFF, verbose_name=_("kind")
+    )
     status = models.CharField(
-        max_length=9, choices=RefundStatus.choices, default=RefundStatus.PENDING
+        max_length=9,
+        choices=RefundStatus.choices,
+        default=RefundStatus.PENDING,
+        verbose_name=_("status"),
     )
-    reason = models.TextField(blank=True)
-    refund_key = models.CharField(max_length=100, unique=True)
-    shortfall = models.DecimalField(**MONEY, default=Decimal("0"))
-    error = models.TextField(blank=True)
-    gateway_response = models.JSONField(default=dict, blank=True)
+    reason = models.TextField(
+        blank=True,
+        # Translators: why staff refunded the payment (free text).
+        verbose_name=pgettext_lazy("refund", "reason"),
+    )
+    refund_key = models.CharField(max_length=100, unique=True, verbose_name=_("refund key"))
+    shortfall = models.DecimalField(**MONEY, default=Decimal("0"), verbose_name=_("shortfall"))
+    error = models.TextField(blank=True, verbose_name=_("error"))
+    gateway_response = models.JSONField(
+        default=dict, blank=True, verbose_name=_("gateway response")
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    completed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("completed at"))
 
     class Meta:
         ordering = ["created_at", "pk"]
@@ -528,6 +636,8 @@ class Refund(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["payment", "status"])]
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
 
     def __str__(self) -> str:
         return gettext("Refund %(amount)s of payment %(payment)s") % {
@@ -556,28 +666,42 @@ class WebhookStatus(models.TextChoices):
 class WebhookLog(TrackedModel):
     tracked_fields = ("status",)
 
-    provider = models.CharField(max_length=20, default="midtrans")
-    body = models.TextField(blank=True)
+    provider = models.CharField(max_length=20, default="midtrans", verbose_name=_("provider"))
+    body = models.TextField(blank=True, verbose_name=_("body"))
     # The request body's size in bytes (``body`` may hold only a prefix of it).
-    body_size = models.PositiveIntegerField(null=True, blank=True)
-    headers = models.JSONField(default=dict, blank=True)
-    remote_addr = models.GenericIPAddressField(null=True, blank=True)
-    order_id = models.CharField(max_length=100, blank=True, db_index=True)
-    transaction_status = models.CharField(max_length=30, blank=True)
-    signature_valid = models.BooleanField(null=True)
+    body_size = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("body size"))
+    headers = models.JSONField(default=dict, blank=True, verbose_name=_("headers"))
+    remote_addr = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("remote addr"))
+    order_id = models.CharField(
+        max_length=100, blank=True, db_index=True, verbose_name=_("order id")
+    )
+    transaction_status = models.CharField(
+        max_length=30, blank=True, verbose_name=_("transaction status")
+    )
+    signature_valid = models.BooleanField(null=True, verbose_name=_("signature valid"))
     status = models.CharField(
-        max_length=9, choices=WebhookStatus.choices, default=WebhookStatus.RECEIVED
+        max_length=9,
+        choices=WebhookStatus.choices,
+        default=WebhookStatus.RECEIVED,
+        verbose_name=_("status"),
     )
     payment = models.ForeignKey(
-        Payment, on_delete=models.SET_NULL, null=True, blank=True, related_name="webhook_logs"
+        Payment,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="webhook_logs",
+        verbose_name=_("payment"),
     )
-    error = models.TextField(blank=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    error = models.TextField(blank=True, verbose_name=_("error"))
+    processed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("processed at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["-created_at", "-pk"]
         permissions = [("reprocess_webhooklog", "Can reprocess webhook notifications")]
+        verbose_name = _("webhook log")
+        verbose_name_plural = _("webhook logs")
 
     def __str__(self) -> str:
         return f"{self.provider} {self.order_id or '?'} {self.transaction_status} ({self.status})"
@@ -623,175 +747,3 @@ class OverpaidPayment(Payment):
         proxy = True
         verbose_name = _("overpaid payment")
         verbose_name_plural = _("overpaid payments (returned)")
-
-
-# --- Labels for staff screens, in the reader's language (set outside migrations: see
-# labels.py). The English is what Django derives from the names.
-
-_USER = _("user")
-_CURRENCY = _("currency")
-_STATUS = _("status")
-_CREATED_AT = _("created at")
-_UPDATED_AT = _("updated at")
-_PERIOD = {"period_start": _("period start"), "period_end": _("period end")}
-
-set_labels(
-    Plan,
-    verbose_name=_("plan"),
-    verbose_name_plural=_("plans"),
-    fields={
-        "name": _("name"),
-        "slug": _("slug"),
-        "description": _("description"),
-        "price": _("price"),
-        "currency": _CURRENCY,
-        "interval": _("interval"),
-        "interval_unit": _("interval unit"),
-        "trial_period_days": _("trial period days"),
-        "features": _("features"),
-        "is_active": _("is active"),
-        "sort_order": _("sort order"),
-        "created_at": _CREATED_AT,
-        "updated_at": _UPDATED_AT,
-    },
-)
-set_labels(
-    Subscription,
-    verbose_name=_("subscription"),
-    verbose_name_plural=_("subscriptions"),
-    fields={
-        "user": _USER,
-        "plan": _("plan"),
-        "status": _STATUS,
-        "payment_type": _("payment type"),
-        "current_period_start": _("current period start"),
-        "current_period_end": _("current period end"),
-        "billing_anchor": _("billing anchor"),
-        "trial_end": _("trial end"),
-        "cancel_at_period_end": _("cancel at period end"),
-        "cancelled_at": _("cancelled at"),
-        "cancellation_reason": _("cancellation reason"),
-        "paused_at": _("paused at"),
-        "resume_at": _("resume at"),
-        "scheduled_plan": _("scheduled plan"),
-        "scheduled_change_at": _("scheduled change at"),
-        "ended_at": _("ended at"),
-        "past_due_at": _("past due at"),
-        "created_at": _CREATED_AT,
-        "updated_at": _UPDATED_AT,
-    },
-)
-set_labels(
-    Invoice,
-    verbose_name=_("invoice"),
-    verbose_name_plural=_("invoices"),
-    fields={
-        "number": _("number"),
-        "user": _USER,
-        "subscription": _("subscription"),
-        "status": _STATUS,
-        # Translators: what the invoice bills for (first period, renewal, plan change...).
-        "reason": pgettext_lazy("invoice purpose", "reason"),
-        "plan": _("plan"),
-        "currency": _CURRENCY,
-        "subtotal": _("subtotal"),
-        "discount": _("discount"),
-        "tax": _("tax"),
-        "total": _("total"),
-        **_PERIOD,
-        "issued_at": _("issued at"),
-        "due_date": _("due date"),
-        "paid_at": _("paid at"),
-        "voided_at": _("voided at"),
-        "void_reason": _("void reason"),
-        "checkout_claim": _("checkout claim"),
-        "checkout_claimed_until": _("checkout claimed until"),
-        "metadata": _("metadata"),
-        "created_at": _CREATED_AT,
-        "updated_at": _UPDATED_AT,
-    },
-)
-set_labels(
-    InvoiceLine,
-    verbose_name=_("invoice line"),
-    verbose_name_plural=_("invoice lines"),
-    fields={
-        "invoice": _("invoice"),
-        "description": _("description"),
-        "quantity": _("quantity"),
-        "unit_amount": _("unit amount"),
-        "amount": _("amount"),
-        **_PERIOD,
-        "is_proration": _("is proration"),
-        "plan": _("plan"),
-    },
-)
-set_labels(
-    Payment,
-    verbose_name=_("payment"),
-    verbose_name_plural=_("payments"),
-    fields={
-        "user": _USER,
-        "subscription": _("subscription"),
-        "invoice": _("invoice"),
-        "order_id": _("order id"),
-        "gross_amount": _("gross amount"),
-        "currency": _CURRENCY,
-        "status": _STATUS,
-        "fraud_status": _("fraud status"),
-        "payment_type": _("payment type"),
-        "gateway": _("gateway"),
-        "is_paid": _("is paid"),
-        "paid_at": _("paid at"),
-        "refunded_amount": _("refunded amount"),
-        "overpaid_amount": _("overpaid amount"),
-        "transaction_id": _("transaction id"),
-        "snap_token": _("snap token"),
-        "redirect_url": _("redirect url"),
-        "gateway_response": _("gateway response"),
-        "created_at": _CREATED_AT,
-        "updated_at": _UPDATED_AT,
-    },
-)
-set_labels(
-    Refund,
-    verbose_name=_("refund"),
-    verbose_name_plural=_("refunds"),
-    fields={
-        "payment": _("payment"),
-        "amount": _("amount"),
-        "currency": _CURRENCY,
-        "destination": _("destination"),
-        "kind": _("kind"),
-        "status": _STATUS,
-        # Translators: why staff refunded the payment (free text).
-        "reason": pgettext_lazy("refund", "reason"),
-        "refund_key": _("refund key"),
-        "shortfall": _("shortfall"),
-        "error": _("error"),
-        "gateway_response": _("gateway response"),
-        "created_by": _("created by"),
-        "created_at": _CREATED_AT,
-        "completed_at": _("completed at"),
-    },
-)
-set_labels(
-    WebhookLog,
-    verbose_name=_("webhook log"),
-    verbose_name_plural=_("webhook logs"),
-    fields={
-        "provider": _("provider"),
-        "body": _("body"),
-        "body_size": _("body size"),
-        "headers": _("headers"),
-        "remote_addr": _("remote addr"),
-        "order_id": _("order id"),
-        "transaction_status": _("transaction status"),
-        "signature_valid": _("signature valid"),
-        "status": _STATUS,
-        "payment": _("payment"),
-        "error": _("error"),
-        "processed_at": _("processed at"),
-        "created_at": _CREATED_AT,
-    },
-)

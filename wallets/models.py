@@ -26,7 +26,6 @@ from django.db.models import Q
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from subscriptions.labels import set_labels
 from subscriptions.models import Invoice, Payment
 from subscriptions.money import format_money
 from subscriptions.tracking import TrackedModel
@@ -40,15 +39,22 @@ class LedgerRowImmutable(Exception):
 
 class Wallet(models.Model):
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallet"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="wallet",
+        verbose_name=_("user"),
     )
-    currency = models.CharField(max_length=3, default="IDR")
-    balance = models.DecimalField(**MONEY, default=Decimal("0"), editable=False)
+    currency = models.CharField(max_length=3, default="IDR", verbose_name=_("currency"))
+    balance = models.DecimalField(
+        **MONEY, default=Decimal("0"), editable=False, verbose_name=_("balance")
+    )
     auto_pay = models.BooleanField(
-        default=False, help_text=_("Pay renewal invoices from the wallet when it holds enough.")
+        default=False,
+        help_text=_("Pay renewal invoices from the wallet when it holds enough."),
+        verbose_name=_("auto pay"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         constraints = [
@@ -57,6 +63,8 @@ class Wallet(models.Model):
         permissions = [
             ("adjust_wallet", "Can adjust wallet balances and reverse ledger entries"),
         ]
+        verbose_name = _("wallet")
+        verbose_name_plural = _("wallets")
 
     def __str__(self) -> str:
         return f"{self.user} · {self.balance_display}"
@@ -79,20 +87,43 @@ class TransactionKind(models.TextChoices):
 class WalletTransaction(models.Model):
     """One ledger row: a signed movement of money and the balance right after it."""
 
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="transactions")
-    amount = models.DecimalField(**MONEY, editable=False)
-    kind = models.CharField(max_length=10, choices=TransactionKind.choices, editable=False)
-    balance_after = models.DecimalField(**MONEY, editable=False)
-    idempotency_key = models.CharField(max_length=120, unique=True, editable=False)
-    description = models.CharField(max_length=255, blank=True, editable=False)
+    wallet = models.ForeignKey(
+        Wallet, on_delete=models.PROTECT, related_name="transactions", verbose_name=_("wallet")
+    )
+    amount = models.DecimalField(**MONEY, editable=False, verbose_name=_("amount"))
+    kind = models.CharField(
+        max_length=10, choices=TransactionKind.choices, editable=False, verbose_name=_("kind")
+    )
+    balance_after = models.DecimalField(**MONEY, editable=False, verbose_name=_("balance after"))
+    idempotency_key = models.CharField(
+        max_length=120, unique=True, editable=False, verbose_name=_("idempotency key")
+    )
+    description = models.CharField(
+        max_length=255, blank=True, editable=False, verbose_name=_("description")
+    )
     topup = models.ForeignKey(
-        "TopUp", on_delete=models.PROTECT, null=True, blank=True, related_name="transactions"
+        "TopUp",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="transactions",
+        verbose_name=_("top-up"),
     )
     payment = models.ForeignKey(
-        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="wallet_transactions"
+        Payment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="wallet_transactions",
+        verbose_name=_("payment"),
     )
     invoice = models.ForeignKey(
-        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="wallet_transactions"
+        Invoice,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="wallet_transactions",
+        verbose_name=_("invoice"),
     )
     refund = models.ForeignKey(
         "subscriptions.Refund",
@@ -100,9 +131,15 @@ class WalletTransaction(models.Model):
         null=True,
         blank=True,
         related_name="wallet_transactions",
+        verbose_name=_("refund"),
     )
     reverses = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversed_by",
+        verbose_name=_("reverses"),
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -111,8 +148,9 @@ class WalletTransaction(models.Model):
         blank=True,
         related_name="+",
         help_text=_("The staff member who made an adjustment."),
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -123,6 +161,8 @@ class WalletTransaction(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["wallet", "-created_at"])]
+        verbose_name = _("wallet transaction")
+        verbose_name_plural = _("wallet transactions")
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount_display}"
@@ -155,27 +195,42 @@ class TopUpStatus(models.TextChoices):
 class TopUp(TrackedModel):
     tracked_fields = ("status",)
 
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="topups")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="topups"
+    wallet = models.ForeignKey(
+        Wallet, on_delete=models.PROTECT, related_name="topups", verbose_name=_("wallet")
     )
-    amount = models.DecimalField(**MONEY)
-    order_id = models.CharField(max_length=50, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="topups",
+        verbose_name=_("user"),
+    )
+    amount = models.DecimalField(**MONEY, verbose_name=_("amount"))
+    order_id = models.CharField(max_length=50, unique=True, verbose_name=_("order id"))
     status = models.CharField(
-        max_length=7, choices=TopUpStatus.choices, default=TopUpStatus.PENDING
+        max_length=7,
+        choices=TopUpStatus.choices,
+        default=TopUpStatus.PENDING,
+        verbose_name=_("status"),
     )
     payment = models.OneToOneField(
-        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="topup"
+        Payment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="topup",
+        verbose_name=_("payment"),
     )
-    completed_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("completed at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         ordering = ["-created_at", "-pk"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="topup_amount_positive")
         ]
+        verbose_name = _("top up")
+        verbose_name_plural = _("top ups")
 
     def __str__(self) -> str:
         return gettext("Top-up %(order_id)s (%(status)s)") % {
@@ -186,57 +241,3 @@ class TopUp(TrackedModel):
     @property
     def amount_display(self) -> str:
         return format_money(self.amount, self.wallet.currency)
-
-
-# --- Labels for staff screens, in the reader's language (set outside migrations: see
-# subscriptions/labels.py). The English is what Django derives from the names.
-
-set_labels(
-    Wallet,
-    verbose_name=_("wallet"),
-    verbose_name_plural=_("wallets"),
-    fields={
-        "user": _("user"),
-        "currency": _("currency"),
-        "balance": _("balance"),
-        "auto_pay": _("auto pay"),
-        "created_at": _("created at"),
-        "updated_at": _("updated at"),
-    },
-)
-set_labels(
-    WalletTransaction,
-    verbose_name=_("wallet transaction"),
-    verbose_name_plural=_("wallet transactions"),
-    fields={
-        "wallet": _("wallet"),
-        "amount": _("amount"),
-        "kind": _("kind"),
-        "balance_after": _("balance after"),
-        "idempotency_key": _("idempotency key"),
-        "description": _("description"),
-        "topup": _("top-up"),
-        "payment": _("payment"),
-        "invoice": _("invoice"),
-        "refund": _("refund"),
-        "reverses": _("reverses"),
-        "created_by": _("created by"),
-        "created_at": _("created at"),
-    },
-)
-set_labels(
-    TopUp,
-    verbose_name=_("top up"),
-    verbose_name_plural=_("top ups"),
-    fields={
-        "wallet": _("wallet"),
-        "user": _("user"),
-        "amount": _("amount"),
-        "order_id": _("order id"),
-        "status": _("status"),
-        "payment": _("payment"),
-        "completed_at": _("completed at"),
-        "created_at": _("created at"),
-        "updated_at": _("updated at"),
-    },
-)
