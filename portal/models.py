@@ -105,6 +105,9 @@ class Notification(models.Model):
     )
     # One banner per event: the receivers derive it from what happened.
     key = models.CharField(max_length=150)
+    # What the banner is about ("subscription:12", "invoice:7", "wallet:3"): a newer
+    # banner of the same kind about the same thing replaces it.
+    about = models.CharField(max_length=60, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     dismissed_at = models.DateTimeField(null=True, blank=True)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import DateTimeField, Value
+from django.db.models import Count, DateTimeField, Value, Window
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
@@ -30,8 +30,9 @@ from .texts import jsonable
 
 # The link of a banner about an invoice once it no longer asks for a payment.
 VIEW_INVOICE = gettext_noop("View invoice")
-# Banners shown at once in the region; older unread ones wait on the notifications page.
-REGION_LIMIT = 4
+# Banners shown at once in the region (one less on a phone); older unread ones wait on
+# the notifications page, which the region links to with their number.
+REGION_LIMIT = 3
 
 
 def notify(
@@ -47,6 +48,7 @@ def notify(
     link_label: str = "",
     params: dict | None = None,
     invoice=None,
+    about: str = "",
     needs_action: bool = False,
 ) -> Notification | None:
     """Create the banner for one event; ``None`` when that event already has one.
@@ -57,6 +59,8 @@ def notify(
 
     ``user`` or ``user_id`` (the receivers pass the id they hold: no read of the user).
     One ``INSERT ... ON CONFLICT DO NOTHING``: no savepoint, no caught IntegrityError.
+    A banner ``about`` something replaces the unread ones of its kind about the same
+    thing (a third "resumed" after three pause/resume cycles leaves one to read).
     """
     notification = Notification(
         user=user,
@@ -73,13 +77,32 @@ def notify(
             else None
         ),
         invoice=invoice,
+        about=about[:60],
         needs_action=needs_action,
     )
     if user is None:
         if user_id is None:
             raise ValueError("notify() needs user or user_id")
         notification.user_id = user_id
-    return notification if insert_unless_exists(notification) else None
+    if not insert_unless_exists(notification):
+        return None
+    if about:
+        Notification.objects.unread().filter(
+            user_id=notification.user_id, kind=kind, about=about
+        ).exclude(pk=notification.pk).update(dismissed_at=timezone.now(), needs_action=False)
+    return notification
+
+
+def acknowledge(user, about: str, *, since: dt.datetime) -> int:
+    """The subscriber did this themselves and a message on the page already says so:
+    the banners about ``about`` that the action created (since ``since``) are read."""
+    if not user.is_authenticated:
+        return 0
+    return (
+        Notification.objects.unread()
+        .filter(user=user, about=about, created_at__gte=since)
+        .update(dismissed_at=timezone.now())
+    )
 
 
 def resolve_invoice_banners(
@@ -123,19 +146,26 @@ def dismiss_all(user) -> int:
 
 
 def unread_banners(user, limit: int = REGION_LIMIT) -> list[Notification]:
-    """Up to ``limit`` newest unread banners, plus one more to tell that there are more."""
+    """Up to ``limit`` newest unread banners, each with ``unread``: how many there are
+    in all (one query: a window count over the user's unread banners)."""
     return list(
-        Notification.objects.unread().filter(user=user).order_by("-created_at", "-pk")[: limit + 1]
+        Notification.objects.unread()
+        .filter(user=user)
+        .annotate(unread=Window(Count("pk")))
+        .order_by("-created_at", "-pk")[:limit]
     )
 
 
 class Banners:
-    """What the region renders: the banners to show and whether more are waiting."""
+    """What the region renders: the banners to show and how many more are waiting
+    (``more``; ``more_on_phone`` counts the last one, which a phone hides too)."""
 
     def __init__(self, user) -> None:
         found = unread_banners(user) if user is not None and user.is_authenticated else []
-        self.items = found[:REGION_LIMIT]
-        self.more = len(found) > REGION_LIMIT
+        self.items = found
+        total = found[0].unread if found else 0
+        self.more = total - len(found)
+        self.more_on_phone = self.more + (1 if len(found) == REGION_LIMIT else 0)
 
     def __iter__(self):
         return iter(self.items)

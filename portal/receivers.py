@@ -556,6 +556,21 @@ def _manual_credit(entry, **kwargs) -> Said:
     )
 
 
+def _about(facts: dict[str, Any]) -> str:
+    """What a banner is about: a newer one of its kind about the same thing replaces it."""
+    if facts.get("invoice") is not None:
+        return f"invoice:{facts['invoice'].pk}"
+    if facts.get("subscription") is not None:
+        return f"subscription:{facts['subscription'].pk}"
+    for name in ("wallet", "topup", "entry"):
+        if facts.get(name) is not None:
+            wallet_id = facts["wallet"].pk if name == "wallet" else facts[name].wallet_id
+            return f"wallet:{wallet_id}"
+    if facts.get("payment") is not None:
+        return f"payment:{facts['payment'].pk}"
+    return ""
+
+
 # --- The one receiver -------------------------------------------------------------------------
 
 
@@ -584,6 +599,7 @@ def announce(said: Said) -> None:
             link=banner.page() if banner.page is not None else "",
             link_label=banner.label,
             invoice=said.invoice,
+            about=_about(said.facts),
             needs_action=banner.asks,
         )
     if notice.email:
