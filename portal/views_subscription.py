@@ -20,6 +20,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -46,7 +47,7 @@ from subscriptions.services import (
 )
 from wallets.selectors import wallet_for_user
 
-from . import events, presenters
+from . import events, notifications, presenters
 from .forms_subscription import CancelForm, PauseForm, PlanChangeForm
 from .htmx_responses import fragment_response
 from .views import HtmxHttpRequest, dashboard_context, render_page
@@ -109,6 +110,7 @@ def plan_change(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         form = PlanChangeForm(request.POST)
         if form.is_valid():
+            since = timezone.now()
             try:
                 result = subscription_change_plan(
                     subscription=subscription,
@@ -119,7 +121,7 @@ def plan_change(request: HtmxHttpRequest, slug: str) -> HttpResponse:
                 # QuoteExpired included: nothing was changed; show a fresh quote.
                 error = str(exc)
             else:
-                return _plan_changed(request, result, plan)
+                return _plan_changed(request, result, plan, since=since)
         else:
             error = _("The price quote was missing. Please review it again.")
 
@@ -144,7 +146,15 @@ def plan_change(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     return render(request, template, context)
 
 
-def _plan_changed(request: HtmxHttpRequest, result: PlanChangeResult, plan: Plan) -> HttpResponse:
+def _said_on_the_page(request: HtmxHttpRequest, subscription: Subscription, since) -> None:
+    """The page's message says what the subscriber just did: the banners the action
+    announced (for their other devices and the notifications page) are already read."""
+    notifications.acknowledge(request.user, f"subscription:{subscription.pk}", since=since)
+
+
+def _plan_changed(
+    request: HtmxHttpRequest, result: PlanChangeResult, plan: Plan, *, since
+) -> HttpResponse:
     if result.invoice is not None:
         # An upgrade with something to pay: it applies when the invoice is paid.
         url = reverse("portal:subscription_pay", args=[result.invoice.pk])
@@ -157,6 +167,7 @@ def _plan_changed(request: HtmxHttpRequest, result: PlanChangeResult, plan: Plan
             )
         else:
             messages.success(request, _("You are now on %(plan)s.") % {"plan": plan.name})
+        _said_on_the_page(request, result.subscription, since)
         url = reverse("portal:dashboard")
     response = _redirect(request, url)
     return trigger_client_event(response, events.SUBSCRIPTION_CHANGED)
@@ -177,6 +188,7 @@ def subscribe(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """
     plan = _plan(slug)
     previous = subscription_current_for_user(request.user)
+    since = timezone.now()
     try:
         if previous is not None and not previous.is_live and previous.plan_id == plan.pk:
             subscription = subscription_reactivate(subscription=previous)
@@ -200,6 +212,7 @@ def subscribe(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         )
     else:
         messages.success(request, _("You are now subscribed to %(plan)s.") % {"plan": plan.name})
+    _said_on_the_page(request, subscription, since)
     return redirect("portal:dashboard")
 
 
@@ -273,6 +286,7 @@ def _act(
 ) -> HttpResponse:
     """Run one service; its ``BillingError`` becomes a message, never a 500 (and the
     service's transaction means nothing of a failed action is kept)."""
+    since = timezone.now()
     try:
         updated = action()
     except BillingError as error:
@@ -280,6 +294,7 @@ def _act(
         changed = False
     else:
         messages.success(request, success(updated))
+        _said_on_the_page(request, updated, since)
         changed = True
     if not request.htmx:
         return redirect("portal:dashboard")
