@@ -18,8 +18,14 @@
       if (note) note.remove();
     }
   });
+  // Escape closes an open menu; when focus was in it, focus goes back to its button.
   document.addEventListener("keydown", function (event) {
-    if (event.key === "Escape") closeMenus(null);
+    if (event.key !== "Escape") return;
+    document.querySelectorAll("details[data-menu][open]").forEach(function (menu) {
+      var inside = menu.contains(document.activeElement);
+      menu.removeAttribute("open");
+      if (inside) menu.querySelector("summary").focus();
+    });
   });
 
   // The top-up form: a preset and another amount exclude each other (without JS the
