@@ -63,6 +63,8 @@ TOPUP_STATES = {
     TopUpStatus.PENDING: ("warning", gettext_lazy("Waiting for payment")),
     TopUpStatus.FAILED: ("danger", gettext_lazy("Failed")),
     TopUpStatus.EXPIRED: ("neutral", gettext_lazy("Expired")),
+    # Pending, but its payment page has expired (TopUp.is_abandoned).
+    "abandoned": ("neutral", gettext_lazy("Not completed")),
 }
 
 
@@ -91,7 +93,9 @@ def _wallet_context(request: HtmxHttpRequest, wallet: Wallet, form: TopUpForm) -
         row.balance_display = format_money(row.balance_after, wallet.currency)
     topups = list(topup_list_for_user(request.user)[:RECENT_TOPUPS])
     for topup in topups:
-        topup.tone, topup.state_label = TOPUP_STATES.get(topup.status, ("neutral", topup.status))
+        topup.state = topup.display_status
+        topup.tone, topup.state_label = TOPUP_STATES.get(topup.state, ("neutral", topup.status))
+        topup.retry_amount = math.ceil(topup.amount)
     return {
         "wallet": wallet,
         "page": page,
@@ -187,6 +191,8 @@ def _topup_state(topup: TopUp) -> str:
         return "paid"
     if topup.status in (TopUpStatus.FAILED, TopUpStatus.EXPIRED):
         return "failed"
+    if topup.is_abandoned():
+        return "abandoned"
     payment = topup.payment
     if (
         payment is not None

@@ -11,12 +11,15 @@ class WalletsConfig(AppConfig):
         from subscriptions import signals
         from subscriptions.balances import register_customer_balance
         from subscriptions.collectors import register_collector
+        from subscriptions.services import billing_run
 
         from . import receivers
-        from .services import WalletBalance, wallet_autopay_invoice
+        from .services import ABANDONED_TOPUPS_STEP, WalletBalance, wallet_autopay_invoice
 
         register_collector("wallet", wallet_autopay_invoice)
         register_customer_balance(WalletBalance())
+        if all(step.name != ABANDONED_TOPUPS_STEP.name for step in billing_run.STEPS):
+            billing_run.register_step(ABANDONED_TOPUPS_STEP)
 
         signals.payment_success.connect(
             receivers.on_payment_success, dispatch_uid="wallets.on_payment_success"

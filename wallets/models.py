@@ -18,15 +18,18 @@ Design in a few lines:
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from subscriptions.models import Invoice, Payment
+from subscriptions.app_settings import app_settings as billing_settings
+from subscriptions.models import Invoice, Payment, PaymentStatus
 from subscriptions.money import format_money
 from subscriptions.tracking import TrackedModel
 
@@ -241,3 +244,29 @@ class TopUp(TrackedModel):
     @property
     def amount_display(self) -> str:
         return format_money(self.amount, self.wallet.currency)
+
+    @property
+    def checkout_expires_at(self) -> dt.datetime:
+        """When its payment page stops taking payments (``SUBSCRIPTIONS_CHECKOUT_EXPIRY_MINUTES``,
+        the expiry sent to the gateway with the attempt, as for an invoice's)."""
+        return self.created_at + dt.timedelta(minutes=billing_settings.CHECKOUT_EXPIRY_MINUTES)
+
+    def is_abandoned(self, now: dt.datetime | None = None) -> bool:
+        """Still pending, with nothing chosen or paid at the gateway, after its payment
+        page expired: the customer left the page. Shown as "Not completed" until the
+        billing run has asked the gateway (``services.topup_expire_abandoned``), which
+        expires it, or credits the wallet if it was paid after all. A payment under a
+        fraud review (``capture``/``challenge``) is not abandoned.
+
+        Reads ``payment``: select it with the top-up (``selectors.topup_list_for_user``).
+        """
+        if self.status != TopUpStatus.PENDING or self.created_at is None:
+            return False
+        if self.payment_id is not None and self.payment.status != PaymentStatus.PENDING:
+            return False
+        return (now or timezone.now()) >= self.checkout_expires_at
+
+    @property
+    def display_status(self) -> str:
+        """The status to show: ``status``, or ``"abandoned"`` (``is_abandoned``)."""
+        return "abandoned" if self.is_abandoned() else self.status

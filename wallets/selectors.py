@@ -31,7 +31,12 @@ def wallet_transaction_list(wallet: Wallet) -> QuerySet[WalletTransaction]:
 
 
 def topup_list_for_user(user) -> QuerySet[TopUp]:
-    return TopUp.objects.filter(user=user).select_related("wallet").order_by("-created_at", "-pk")
+    """The user's top-ups, newest first, with the payment ``TopUp.is_abandoned`` reads."""
+    return (
+        TopUp.objects.filter(user=user)
+        .select_related("wallet", "payment")
+        .order_by("-created_at", "-pk")
+    )
 
 
 def topup_for_user(user, order_id: str) -> QuerySet[TopUp]:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from django.db import IntegrityError, connections, router, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -25,9 +26,11 @@ from subscriptions.app_settings import app_settings as billing_settings
 from subscriptions.exceptions import BillingError, InsufficientFunds
 from subscriptions.gateways import PaymentGateway, get_gateway
 from subscriptions.gateways.snap import gateway_amount, snap_request
-from subscriptions.models import Invoice, Payment, Refund
+from subscriptions.models import Invoice, Payment, PaymentStatus, Refund
 from subscriptions.money import format_money, round_money
 from subscriptions.services import invoice_pay_locally, new_order_id, payment_create
+from subscriptions.services.billing_run import Step
+from subscriptions.services.settlement import LOCAL_GATEWAYS, payment_expire
 
 from .app_settings import app_settings
 from .models import TopUp, TopUpStatus, TransactionKind, Wallet, WalletTransaction
@@ -366,6 +369,48 @@ def topup_fail(*, topup: TopUp, expired: bool = False) -> TopUp:
     topup.status = TopUpStatus.EXPIRED if expired else TopUpStatus.FAILED
     topup.save(update_fields=["status", "updated_at"])
     return topup
+
+
+def _abandoned_topups(now: dt.datetime) -> Q:
+    """Pending top-ups whose payment page has expired (``TopUp.is_abandoned``), paid
+    through a gateway whose attempt is still pending there as far as we know."""
+    expired_before = now - dt.timedelta(minutes=billing_settings.CHECKOUT_EXPIRY_MINUTES)
+    return Q(
+        status=TopUpStatus.PENDING,
+        created_at__lte=expired_before,
+        payment__status=PaymentStatus.PENDING,
+    ) & ~Q(payment__gateway__in=LOCAL_GATEWAYS)
+
+
+def topup_expire_abandoned(topup: TopUp, now: dt.datetime | None = None) -> str | None:
+    """Settle the fate of a top-up left on the payment page, at the gateway first:
+    the settlement's ``payment_expire`` (the rule of an invoice's stale attempts)
+    expires the attempt, or, when the gateway says it was paid meanwhile, applies that
+    payment, which credits the wallet (``receivers.on_payment_success``); an attempt
+    the gateway never heard of is expired once its page is dead. The top-up follows
+    its payment through the billing signals. No row lock is held over the HTTP call.
+
+    Returns the billing run's count key, or ``None`` when nothing changed."""
+    payment = Payment.objects.get(pk=topup.payment_id)
+    update = payment_expire(payment=payment)
+    if update.payment.is_paid:
+        return "abandoned_topups_paid"
+    if update.payment.status == PaymentStatus.EXPIRE:
+        return "abandoned_topups_expired"
+    return "abandoned_topups_updated" if update.changed else None
+
+
+# The billing run's step (registered by ``apps.WalletsConfig.ready``): a top-up left on
+# the payment page stops waiting once the page has expired, instead of after the
+# generic stale-payment delay (``SUBSCRIPTIONS_PENDING_PAYMENT_HOURS``). It calls the
+# gateway, so it runs unlocked (``Step.locked``).
+ABANDONED_TOPUPS_STEP = Step(
+    "abandoned top-ups",
+    TopUp,
+    _abandoned_topups,
+    topup_expire_abandoned,
+    locked=False,
+)
 
 
 def _debit_for(wallet: Wallet) -> Callable[[Payment], None]:
