@@ -156,13 +156,22 @@ class CancelForm(forms.Form):
                     else _("At the end of the period"),
                 )
             )
-        choices.append((self.NOW, _("Now: access ends immediately")))
+        self.sign_up = subscription.status == SubscriptionStatus.PENDING
+        if self.sign_up:
+            # Nothing to keep until a period end: a sign-up not paid yet just ends.
+            choices.append((self.NOW, _("Now")))
+            self.fields["when"].widget = forms.HiddenInput()
+        else:
+            choices.append((self.NOW, _("Now: access ends immediately")))
         self.fields["when"].choices = choices
         self.fields["when"].initial = choices[0][0]
         self.helper = portal_helper(self)
-        self.helper.layout = Layout(
-            Field("when", template="portal/subscription/_choice_cards.html"), "reason", "details"
+        when = (
+            "when"
+            if self.sign_up
+            else Field("when", template="portal/subscription/_choice_cards.html")
         )
+        self.helper.layout = Layout(when, "reason", "details")
 
     @property
     def at_period_end(self) -> bool:

@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import models
@@ -621,6 +622,79 @@ CHANGE_LABELS = {
     "switch": gettext_lazy("Switch"),
 }
 
+# The same plan billed over another period (the catalogue's monthly/yearly twins).
+SWITCH_PERIOD_LABELS = {
+    MONTHLY: gettext_lazy("Switch to monthly"),
+    YEARLY: gettext_lazy("Switch to yearly"),
+}
+
+
+def change_label(quote, plan: Plan, current: Plan) -> str:
+    """The plan card's button: what confirming ``quote`` (for ``plan``, from
+    ``current``) does, named from the quote's own decision (``plan_change_rule``):
+    Upgrade, Downgrade, "Switch to yearly" for the same plan on another period, or
+    Switch (a trial, an unpaid sign-up, a plan at the same monthly price)."""
+    from subscriptions.services.proration import same_tier
+
+    if quote.kind in ("upgrade", "downgrade"):
+        return str(CHANGE_LABELS[quote.kind])
+    if same_tier(plan, current) and not plan.same_interval_as(current):
+        return str(SWITCH_PERIOD_LABELS.get(plan_group(plan), CHANGE_LABELS["switch"]))
+    return str(CHANGE_LABELS["switch"])
+
+
+@dataclass(frozen=True)
+class PlanSaving:
+    """What a longer billing period saves against paying monthly for the same plan."""
+
+    badge: str  # "Save 17%"
+    note: str  # "2 months free compared with paying monthly"
+
+
+def plan_saving(plan: Plan, catalogue: Iterable[Plan]) -> PlanSaving | None:
+    """``plan``'s saving against its monthly twin in ``catalogue`` (same plan name and
+    currency, billed every month), or ``None``: not a longer period, no monthly twin,
+    or nothing saved. Worked out from the prices, so a changed price says so."""
+    from subscriptions.services.proration import plan_months, same_tier
+
+    months = plan_months(plan)
+    if months <= 1:
+        return None
+    twin = next(
+        (
+            other
+            for other in catalogue
+            if other.pk != plan.pk
+            and other.interval_unit == "month"
+            and other.interval == 1
+            and other.currency == plan.currency
+            and same_tier(other, plan)
+        ),
+        None,
+    )
+    if twin is None or twin.price <= 0:
+        return None
+    monthly_total = twin.price * months
+    saved = monthly_total - plan.price
+    percent = int((saved * 100 / monthly_total).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    if saved <= 0 or percent < 1:
+        return None
+    # Translators: a yearly price's saving against paying monthly, as in "Save 17%".
+    badge = _("Save %(percent)s%%") % {"percent": percent}
+    free_months = saved / twin.price
+    if free_months == free_months.to_integral_value():
+        n = int(free_months)
+        note = ngettext(
+            "%(n)s month free compared with paying monthly",
+            "%(n)s months free compared with paying monthly",
+            n,
+        ) % {"n": n}
+    else:
+        note = _("%(amount)s less than paying monthly") % {
+            "amount": _nowrap(format_money(saved, plan.currency))
+        }
+    return PlanSaving(badge=badge, note=note)
+
 
 @dataclass(frozen=True)
 class PlanOffer:
@@ -637,30 +711,43 @@ class PlanOffer:
     label: str
     kind: str = ""
     note: str = ""
+    saving: PlanSaving | None = None
 
 
 def plan_offers(
-    plans: list[Plan], subscription: Subscription | None, *, now: dt.datetime | None = None
+    plans: list[Plan],
+    subscription: Subscription | None,
+    *,
+    now: dt.datetime | None = None,
+    trial_available: bool | None = None,
+    catalogue: list[Plan] | None = None,
 ) -> list[PlanOffer]:
     """Each plan with the call to action that fits this subscriber.
 
     Whether a change is an upgrade, a downgrade or a switch (or not possible now) is
     asked of the quote service itself, so the button always says what confirming
-    will do. Quoting reads only the rows given: no queries.
+    will do. Quoting reads only the rows given: no queries. ``trial_available`` is
+    the service's ``user_trial_available`` (by default: only without any subscription
+    yet); ``catalogue``, every plan on offer (for a yearly price's monthly twin).
     """
     from subscriptions.exceptions import BillingError
     from subscriptions.services import subscription_change_plan_quote
 
     live = subscription is not None and subscription.is_live
+    if trial_available is None:
+        trial_available = subscription is None
+    catalogue = plans if catalogue is None else catalogue
     offers = []
     for plan in plans:
         features = plan_features(plan.features)
+        saving = plan_saving(plan, catalogue)
+        offer = functools.partial(PlanOffer, saving=saving)
         if live and plan.pk == subscription.plan_id:
-            offers.append(PlanOffer(plan, features, "current", _("Current plan")))
+            offers.append(offer(plan, features, "current", _("Current plan")))
         elif live and plan.pk == subscription.scheduled_plan_id:
             when = format_date(subscription.scheduled_change_at)
             offers.append(
-                PlanOffer(
+                offer(
                     plan,
                     features,
                     "scheduled",
@@ -677,24 +764,22 @@ def plan_offers(
                 note = str(error)
                 if subscription.status in (S.PENDING, S.PAST_DUE):
                     note = _("Pay the open invoice first; then you can change plan.")
-                offers.append(PlanOffer(plan, features, "blocked", "", note=note))
+                offers.append(offer(plan, features, "blocked", "", note=note))
             else:
-                label = str(CHANGE_LABELS.get(quote.kind, CHANGE_LABELS["switch"]))
-                offers.append(PlanOffer(plan, features, "change", label, kind=quote.kind))
-        elif subscription is None and plan.trial_period_days:
-            # First subscription only: returning customers are not offered a new trial.
+                label = change_label(quote, plan, subscription.plan)
+                offers.append(offer(plan, features, "change", label, kind=quote.kind))
+        elif trial_available and plan.trial_period_days:
+            # One trial per customer; a sign-up abandoned before paying did not use it.
             label = ngettext(
                 "Start %(days)s-day trial", "Start %(days)s-day trial", plan.trial_period_days
             ) % {"days": plan.trial_period_days}
-            offers.append(PlanOffer(plan, features, "trial", label))
-        elif subscription is not None and subscription.plan_id == plan.pk:
+            offers.append(offer(plan, features, "trial", label))
+        elif subscription is not None and subscription.plan_id == plan.pk and not trial_available:
             offers.append(
-                PlanOffer(
-                    plan, features, "resubscribe", _("Resubscribe"), note=_("Your previous plan")
-                )
+                offer(plan, features, "resubscribe", _("Resubscribe"), note=_("Your previous plan"))
             )
         else:
-            offers.append(PlanOffer(plan, features, "subscribe", _("Subscribe")))
+            offers.append(offer(plan, features, "subscribe", _("Subscribe")))
     return offers
 
 
@@ -721,8 +806,13 @@ class QuoteSummary:
 
 
 def distinct_name(plan: Plan, other: Plan | None) -> str:
-    """``Pro``, or ``Pro (yearly)`` next to another plan called Pro."""
-    if other is not None and other.pk != plan.pk and other.name == plan.name:
+    """``Pro``, or ``Pro (yearly)`` next to another plan called Pro or billed over
+    another period (a change from Business monthly to ``Starter (yearly)``)."""
+    if (
+        other is not None
+        and other.pk != plan.pk
+        and (other.name == plan.name or not plan.same_interval_as(other))
+    ):
         return f"{plan.name} ({billing_cycle(plan).lower()})"
     return plan.name
 
@@ -766,14 +856,34 @@ def quote_summary(quote, plan: Plan, current: Plan | None = None) -> QuoteSummar
         "interval": interval_words(plan),
         "date": next_date,
     }
-    if quote.kind == "downgrade":
-        title = _("Downgrade to %(plan)s") % {"plan": new_plan}
+    # What it is and when it takes effect come from the quote (``plan_change_rule``):
+    # the heading, the sentence, the button and "Due today" say the same thing.
+    title = {
+        "upgrade": _("Upgrade to %(plan)s"),
+        "downgrade": _("Downgrade to %(plan)s"),
+    }.get(quote.kind, _("Switch to %(plan)s")) % {"plan": new_plan}
+    if quote.sign_up:
+        # A sign-up not paid yet: its first invoice is replaced by one for this plan.
         effect = _(
-            "Takes effect on %(date)s, nothing charged now. You keep %(plan)s until then."
-        ) % {"date": format_date(quote.effective_at), "plan": old_plan}
-        confirm = _("Schedule the downgrade")
+            "Your unpaid first invoice is replaced by one for %(plan)s; your subscription "
+            "starts when you pay it."
+        ) % {"plan": new_plan}
+        confirm = _("Switch and pay %(amount)s") % {"amount": money(quote.amount_due)}
+    elif quote.at_period_end:
+        when = format_date(quote.effective_at)
+        if quote.kind == "downgrade":
+            effect = _(
+                "Takes effect on %(date)s, nothing charged now. You keep %(old_plan)s until "
+                "then; %(plan)s has fewer features."
+            ) % {"date": when, "old_plan": old_plan, "plan": new_plan}
+            confirm = _("Schedule the downgrade")
+        else:
+            effect = _(
+                "Takes effect on %(date)s, when your current period ends; nothing charged "
+                "now. Your features stay the same."
+            ) % {"date": when}
+            confirm = _("Schedule the switch")
     elif quote.kind == "upgrade":
-        title = _("Upgrade to %(plan)s") % {"plan": new_plan}
         effect = (
             _("Takes effect as soon as you pay; a new billing period starts today.")
             if quote.new_period_start
@@ -785,15 +895,13 @@ def quote_summary(quote, plan: Plan, current: Plan | None = None) -> QuoteSummar
             else _("Confirm the upgrade")
         )
     elif quote.amount_due > 0:
-        # A sign-up not paid yet: its first invoice is replaced by one for this plan.
-        title = _("Switch to %(plan)s") % {"plan": new_plan}
+        # The same plan over a longer period: a new period starts when it is paid.
         effect = _(
-            "Your unpaid first invoice is replaced by one for %(plan)s; your subscription "
-            "starts when you pay it."
-        ) % {"plan": new_plan}
+            "Takes effect as soon as you pay; a new billing period starts today and the "
+            "unused part of this one is credited. Your features stay the same."
+        )
         confirm = _("Switch and pay %(amount)s") % {"amount": money(quote.amount_due)}
     else:
-        title = _("Switch to %(plan)s") % {"plan": new_plan}
         effect = _("Takes effect now, nothing charged now.")
         confirm = _("Switch now")
     return QuoteSummary(
@@ -807,6 +915,21 @@ def quote_summary(quote, plan: Plan, current: Plan | None = None) -> QuoteSummar
         confirm_label=confirm,
         valid_until=formats.time_format(timezone.localtime(quote.valid_until), "TIME_FORMAT"),
     )
+
+
+def pay_title(invoice: Invoice) -> str:
+    """The heading of review-and-pay: ``Upgrade to Business``, ``Switch to Business
+    (yearly)`` for a plan change (as its quote was named), else the plan's name."""
+    if invoice.plan_id is None:
+        return _choice_label(InvoiceReason, invoice.reason)
+    if invoice.reason != InvoiceReason.PLAN_CHANGE:
+        return invoice.plan.name
+    subscription = invoice.subscription if invoice.subscription_id else None
+    name = distinct_name(invoice.plan, subscription.plan if subscription else None)
+    kind = (invoice.metadata or {}).get("kind")
+    if kind == "switch":
+        return _("Switch to %(plan)s") % {"plan": name}
+    return _("Upgrade to %(plan)s") % {"plan": name}
 
 
 # --- The dashboard: scheduled changes, actions, the next invoice -----------------------

@@ -44,6 +44,7 @@ from subscriptions.services import (
     subscription_reactivate,
     subscription_resume,
     subscription_undo_cancel,
+    user_trial_available,
 )
 from wallets.selectors import wallet_for_user
 
@@ -80,9 +81,15 @@ def plans(request: HtmxHttpRequest) -> HttpResponse:
     invoice_to_pay = None
     if subscription is not None and subscription.status in (S.PENDING, S.PAST_DUE):
         invoice_to_pay = subscription.invoices.payable().order_by("-pk").first()
+    # A former customer may still have their trial (a sign-up abandoned unpaid).
+    trial_available = subscription is None or (
+        not subscription.is_live and user_trial_available(request.user)
+    )
     context = {
         "subscription": subscription,
-        "offers": presenters.plan_offers(shown, subscription),
+        "offers": presenters.plan_offers(
+            shown, subscription, trial_available=trial_available, catalogue=catalogue
+        ),
         "groups": [(key, presenters.GROUP_LABELS[key]) for key in groups],
         "group": group,
         "invoice_to_pay": invoice_to_pay,
@@ -111,6 +118,7 @@ def plan_change(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         form = PlanChangeForm(request.POST)
         if form.is_valid():
             since = timezone.now()
+            old_plan = subscription.plan
             try:
                 result = subscription_change_plan(
                     subscription=subscription,
@@ -121,7 +129,7 @@ def plan_change(request: HtmxHttpRequest, slug: str) -> HttpResponse:
                 # QuoteExpired included: nothing was changed; show a fresh quote.
                 error = str(exc)
             else:
-                return _plan_changed(request, result, plan, since=since)
+                return _plan_changed(request, result, plan, old_plan, since=since)
         else:
             error = _("The price quote was missing. Please review it again.")
 
@@ -153,8 +161,9 @@ def _said_on_the_page(request: HtmxHttpRequest, subscription: Subscription, sinc
 
 
 def _plan_changed(
-    request: HtmxHttpRequest, result: PlanChangeResult, plan: Plan, *, since
+    request: HtmxHttpRequest, result: PlanChangeResult, plan: Plan, old_plan: Plan, *, since
 ) -> HttpResponse:
+    name = presenters.distinct_name(plan, old_plan)
     if result.invoice is not None:
         # An upgrade with something to pay: it applies when the invoice is paid.
         url = reverse("portal:subscription_pay", args=[result.invoice.pk])
@@ -163,10 +172,10 @@ def _plan_changed(
             messages.success(
                 request,
                 _("Your plan switches to %(plan)s on %(date)s. Nothing is charged now.")
-                % {"plan": plan.name, "date": presenters.format_date(result.scheduled_at)},
+                % {"plan": name, "date": presenters.format_date(result.scheduled_at)},
             )
         else:
-            messages.success(request, _("You are now on %(plan)s.") % {"plan": plan.name})
+            messages.success(request, _("You are now on %(plan)s.") % {"plan": name})
         _said_on_the_page(request, result.subscription, since)
         url = reverse("portal:dashboard")
     response = _redirect(request, url)
@@ -179,23 +188,27 @@ def _plan_changed(
 @login_required
 @require_POST
 def subscribe(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    """Start a subscription on ``slug``: a trial when the plan has one and this is the
-    customer's first subscription, otherwise the first invoice, to review and pay.
+    """Start a subscription on ``slug``: a trial when the plan has one and the customer
+    has not used theirs (``user_trial_available``: a sign-up abandoned before paying
+    does not use it), otherwise the first invoice, to review and pay.
 
-    A cancelled or expired subscriber choosing their previous plan gets that
-    subscription back (same subscription, its history kept); choosing another plan
-    starts a new one. Neither comes with a second trial.
+    A former subscriber choosing their previous plan gets that subscription back
+    (same subscription, its history kept); choosing another plan starts a new one.
+    Neither comes with a second trial.
     """
     plan = _plan(slug)
     previous = subscription_current_for_user(request.user)
     since = timezone.now()
     try:
-        if previous is not None and not previous.is_live and previous.plan_id == plan.pk:
+        if (
+            previous is not None
+            and not previous.is_live
+            and previous.plan_id == plan.pk
+            and not user_trial_available(request.user)
+        ):
             subscription = subscription_reactivate(subscription=previous)
         else:
-            subscription = subscription_create(
-                user=request.user, plan=plan, allow_trial=previous is None
-            )
+            subscription = subscription_create(user=request.user, plan=plan)
     except BillingError as error:
         messages.error(request, str(error))
         return redirect(f"{reverse('portal:plans')}?interval={presenters.plan_group(plan)}")
@@ -232,6 +245,7 @@ def subscription_pay(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     wallet = wallet_for_user(request.user)
     context = {
         "invoice": invoice,
+        "title": presenters.pay_title(invoice),
         "lines": list(invoice.lines.all()),
         "wallet": wallet,
         "wallet_covers": wallet.balance >= invoice.total,
@@ -384,7 +398,11 @@ def cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             request, "portal/subscription/cancel.html", subscription, form, invalid=True
         )
 
+    sign_up = subscription.status == S.PENDING
+
     def cancelled(updated: Subscription) -> str:
+        if sign_up:
+            return _("Your sign-up is cancelled. You can choose a plan again at any time.")
         if updated.cancel_at_period_end:
             return _("Your subscription will end on %(date)s. You can undo this until then.") % {
                 "date": presenters.format_date(updated.current_period_end)

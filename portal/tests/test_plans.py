@@ -281,10 +281,14 @@ def test_a_subscriber_sees_the_current_plan_and_upgrade_or_downgrade(signed_in, 
     assert "Start 14-day trial" not in body
 
 
-def test_a_subscriber_on_monthly_sees_yearly_as_an_upgrade(signed_in, on_pro, catalogue):
+def test_a_subscriber_on_monthly_sees_the_same_plan_yearly_as_a_switch(
+    signed_in, on_pro, catalogue
+):
+    # Issue 15: the same plan billed yearly is a switch of period, not an upgrade.
     body = text(signed_in.get(PLANS, {"interval": "year"}))
 
-    assert "Upgrade" in offer(body, "pro-yearly")
+    assert "Switch to yearly" in offer(body, "pro-yearly")
+    assert "Upgrade" not in offer(body, "pro-yearly")
 
 
 def test_a_yearly_subscriber_lands_on_the_yearly_tab(signed_in, alice, catalogue, now):
@@ -423,7 +427,7 @@ def test_a_monthly_to_yearly_quote_starts_a_new_year(signed_in, on_pro, pro_year
 def test_plans_of_the_same_name_are_told_apart_by_their_cycle(signed_in, on_pro, pro_yearly):
     body = text(signed_in.get(change_url(pro_yearly)))
 
-    assert "Upgrade to Pro (yearly)" in body
+    assert "Switch to Pro (yearly)" in body
     assert "Credit for unused time on Pro (monthly)" in body
 
 
@@ -664,6 +668,9 @@ def test_a_former_subscriber_choosing_another_plan_starts_a_new_one_without_tria
     signed_in, alice, starter, pro
 ):
     old = subscription_create(user=alice, plan=starter)
+    invoice = old.invoices.get()
+    payment = payment_create(user=alice, amount=invoice.total, invoice=invoice)
+    payment_apply_status(payment=payment, transaction_status="settlement")  # it ran: paid
     subscription_cancel(subscription=old, at_period_end=False)
 
     subscribe(signed_in, pro)

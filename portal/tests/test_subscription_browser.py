@@ -147,7 +147,8 @@ def test_a_scheduled_downgrade_pause_resume_and_cancel_undo_from_the_dashboard(
     expect(dialog.get_by_role("heading", name="Pause your subscription")).to_be_visible()
     # The date is typed day first (a text input with its hint, not the browser's picker).
     resume_field = dialog.get_by_label("Resume automatically on")
-    expect(resume_field).to_be_focused()
+    # The dialog opens on its heading (Enter commits nothing); the field is a Tab away.
+    expect(dialog.locator("#dialog-title")).to_be_focused()
     expect(resume_field).to_have_attribute("placeholder", "dd/mm/yyyy")
     resume_on = timezone.localdate() + dt.timedelta(days=40)
     resume_field.fill(resume_on.strftime("%d/%m/%Y"))

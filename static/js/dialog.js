@@ -2,7 +2,10 @@
 //
 // A link with hx-get and hx-target="#dialog-content" loads a confirmation into the
 // dialog; once swapped in, the dialog opens as a modal (the rest of the page goes
-// inert, Escape closes it) and focus moves into it. When a form inside the dialog
+// inert, Escape closes it) and focus moves into it: to the first field with an
+// error, else to an element marked autofocus (a field to fill in), else to the
+// dialog's heading, so that a screen reader reads the title and Enter commits
+// nothing (never to the button that pays or cancels). When a form inside the dialog
 // gets a response swapped somewhere else (the subscription card), the dialog closes
 // and focus goes back to where it was, or to the swapped card's heading.
 // Without JavaScript the same links open the confirmation as a page of its own.
@@ -17,10 +20,15 @@
   }
 
   function focusInside(d) {
-    var el =
-      d.querySelector("[aria-invalid='true']") ||
-      d.querySelector("[autofocus]") ||
-      d.querySelector("input:not([type=hidden]), select, textarea, button:not([data-dialog-close]), a[href]");
+    var el = d.querySelector("[aria-invalid='true']");
+    if (el && !el.matches("input, select, textarea")) {
+      el = el.querySelector("input:not([type=hidden]), select, textarea") || el;
+    }
+    el = el || d.querySelector("[autofocus]:not([type=submit])");
+    if (!el) {
+      el = d.querySelector("#dialog-title") || d.querySelector("h1, h2");
+      if (el && !el.hasAttribute("tabindex")) el.setAttribute("tabindex", "-1");
+    }
     if (el) el.focus();
   }
 

@@ -51,6 +51,7 @@ from .subscriptions import (
     subscription_renew,
     subscription_resume,
     subscription_undo_cancel,
+    user_trial_available,
 )
 
 __all__ = [
@@ -95,4 +96,5 @@ __all__ = [
     "subscription_renew",
     "subscription_resume",
     "subscription_undo_cancel",
+    "user_trial_available",
 ]

@@ -5,17 +5,33 @@ from the next period. It is signed (``django.core.signing``) and carries the
 amounts, so confirming within ``SUBSCRIPTIONS_QUOTE_VALID_MINUTES`` charges exactly
 what was shown, provided the subscription is still on the plan and period quoted.
 
-Rules:
-- Same billing interval, higher price: an upgrade now. The customer is credited
-  the unused part of the current plan and charged the same part of the new one
-  (``fraction = time left / period length``); the period does not move.
-- A longer interval (monthly to yearly): an upgrade now that starts a new period
-  today; the unused part of the current period is credited against the full price.
-  If the credit would exceed the new price, it is handled as a downgrade.
-- Lower price on the same interval, or a shorter interval: a downgrade, scheduled
-  for the period end; nothing is charged now.
-- Same price and interval, or any change during a trial: a switch, applied now
-  for nothing.
+What a change *is* and *when* it takes effect is decided in one place,
+``plan_change_rule``; the quote carries that decision (``kind``, ``at_period_end``)
+and the portal names the change from the quote, never from a rule of its own.
+
+Plans are compared by tier, not by their price per period: two plans are the same
+tier when they have the same name (the catalogue's monthly and yearly twins, "Pro"
+and "Pro"); otherwise the tier that costs more per month (a yearly price counted as
+a twelfth per month) is the higher one. Deliberately:
+
+- A higher tier is an **upgrade, now**, whatever the interval.
+  Same interval: the unused part of the current plan is credited and the same part
+  of the new one charged (``fraction = time left / period length``); the period
+  does not move. A longer interval (monthly to yearly): a new period starts today;
+  the unused part of the current period is credited against the full price. A
+  shorter interval (Pro yearly to Business monthly): the period does not move; the
+  rest of it is charged at the new plan's monthly rate, less the credit.
+- A lower tier is a **downgrade, at the period end** (scheduled, undoable until
+  then, nothing charged now), whatever the interval: on Business monthly, Starter
+  yearly is not an upgrade because its yearly price is larger than a month of
+  Business: the customer would lose Business's features today.
+- The same tier on another interval is a **switch** of billing period: to a longer
+  one now (a new period starts today, the unused time credited against the full
+  price: the features stay the same), to a shorter one at the period end (a paid
+  year is not cut short). Should the credit ever cover the whole new price, the
+  switch waits for the period end instead.
+- The same tier and interval, or two tiers at the same monthly price, or any change
+  during a trial: a switch, applied now for nothing.
 - A sign-up whose first invoice is not paid yet (``pending``): a switch now; the
   unpaid first invoice is voided and a new one issued for the new plan.
 """
@@ -42,7 +58,7 @@ SALT = "subscriptions.proration-quote"
 
 @dataclass(frozen=True)
 class ProrationQuote:
-    kind: str  # "upgrade", "downgrade" or "switch"
+    kind: str  # "upgrade", "downgrade" or "switch" (``plan_change_rule``)
     subscription_id: int
     old_plan_id: int
     new_plan_id: int
@@ -59,10 +75,14 @@ class ProrationQuote:
     valid_until: dt.datetime
     old_plan_name: str = ""
     new_plan_name: str = ""
+    # Scheduled for the period end (nothing charged now) rather than applied now.
+    at_period_end: bool = False
+    # A sign-up not paid yet: its first invoice is replaced by one for the new plan.
+    sign_up: bool = False
 
     @property
     def is_immediate(self) -> bool:
-        return self.kind != "downgrade"
+        return not self.at_period_end
 
     @property
     def token(self) -> str:
@@ -103,6 +123,8 @@ class ProrationQuote:
             ):
                 if data[key] is not None:
                     data[key] = dt.datetime.fromisoformat(data[key])
+            # A quote signed before ``at_period_end`` existed: only downgrades waited.
+            data.setdefault("at_period_end", data.get("kind") == "downgrade")
             quote = cls(**data)
         except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
             raise QuoteExpired() from exc
@@ -174,6 +196,57 @@ def remaining_fraction(start: dt.datetime, end: dt.datetime, now: dt.datetime) -
     return Decimal(int(left)) / Decimal(int(total)) if int(total) else Decimal("0")
 
 
+# One period of each unit in months: a year is 12, a week 7 of the 365/12 days of an
+# average month.
+MONTHS_PER_UNIT = {
+    "day": Decimal(12) / Decimal(365),
+    "week": Decimal(84) / Decimal(365),
+    "month": Decimal(1),
+    "year": Decimal(12),
+}
+
+
+def plan_months(plan: Plan) -> Decimal:
+    """How many months one billing period of ``plan`` lasts (12 for yearly)."""
+    return MONTHS_PER_UNIT[plan.interval_unit] * plan.interval
+
+
+def monthly_rate(plan: Plan) -> Decimal:
+    """``plan``'s price for one month (a yearly price divided by 12), unrounded."""
+    return plan.price / plan_months(plan)
+
+
+def same_tier(plan: Plan, other: Plan) -> bool:
+    """The same offer billed another way: the catalogue's monthly and yearly twins
+    share their name ("Pro" and "Pro")."""
+    return plan.name.strip().casefold() == other.name.strip().casefold()
+
+
+@dataclass(frozen=True)
+class PlanChangeRule:
+    """What changing from one plan to another is, and when it takes effect (see the
+    module's docstring). ``new_period``: a new billing period starts when it does."""
+
+    kind: str  # "upgrade", "downgrade" or "switch"
+    at_period_end: bool
+    new_period: bool
+
+
+def plan_change_rule(old_plan: Plan, new_plan: Plan) -> PlanChangeRule:
+    """The one decision of what a plan change is (for a subscription that has paid for
+    its current period: a trial or an unpaid sign-up always switches now)."""
+    longer = new_plan.approx_days > old_plan.approx_days
+    shorter = new_plan.approx_days < old_plan.approx_days
+    if same_tier(old_plan, new_plan) or monthly_rate(new_plan) == monthly_rate(old_plan):
+        kind = "switch"
+    elif monthly_rate(new_plan) > monthly_rate(old_plan):
+        kind = "upgrade"
+    else:
+        kind = "downgrade"
+    at_period_end = kind == "downgrade" or (kind == "switch" and shorter)
+    return PlanChangeRule(kind=kind, at_period_end=at_period_end, new_period=longer)
+
+
 def quote_plan_change(
     *, subscription: Subscription, new_plan: Plan, now: dt.datetime | None = None
 ) -> ProrationQuote:
@@ -211,35 +284,39 @@ def quote_plan_change(
     fraction = remaining_fraction(start, end, now)
     credit = charge = Decimal("0")
     new_period_start = new_period_end = None
+    at_period_end = sign_up = False
     if subscription.status == SubscriptionStatus.PENDING:
         # Nothing paid yet: the first invoice is replaced by one for the new plan,
         # for a full period from now.
-        kind = "switch"
+        kind, sign_up = "switch", True
         charge = round_money(new_plan.price, currency)
         new_period_start = now
         new_period_end = plan_period_end(new_plan, now)
     elif subscription.status == SubscriptionStatus.TRIALING:
         kind = "switch"
-    elif new_plan.same_interval_as(old_plan):
-        if new_plan.price > old_plan.price:
-            kind = "upgrade"
-            credit = round_money(old_plan.price * fraction, currency)
-            charge = round_money(new_plan.price * fraction, currency)
-        elif new_plan.price < old_plan.price:
-            kind = "downgrade"
-        else:
-            kind = "switch"
-    elif new_plan.approx_days > old_plan.approx_days:
-        credit = round_money(old_plan.price * fraction, currency)
-        charge = round_money(new_plan.price, currency)
-        if charge > credit:
-            kind = "upgrade"
-            new_period_start = now
-            new_period_end = plan_period_end(new_plan, now)
-        else:
-            kind, credit, charge = "downgrade", Decimal("0"), Decimal("0")
     else:
-        kind = "downgrade"
+        rule = plan_change_rule(old_plan, new_plan)
+        kind, at_period_end = rule.kind, rule.at_period_end
+        if at_period_end:
+            pass  # nothing charged now
+        elif rule.new_period:
+            credit = round_money(old_plan.price * fraction, currency)
+            charge = round_money(new_plan.price, currency)
+            if charge > credit:
+                new_period_start = now
+                new_period_end = plan_period_end(new_plan, now)
+            else:
+                # The credit would pay for the whole new period (and more): wait for
+                # the period end rather than lose the difference.
+                at_period_end, credit, charge = True, Decimal("0"), Decimal("0")
+        elif kind == "upgrade":
+            credit = round_money(old_plan.price * fraction, currency)
+            if new_plan.same_interval_as(old_plan):
+                charge = round_money(new_plan.price * fraction, currency)
+            else:
+                # A shorter interval: the rest of this period at the new monthly rate.
+                left = plan_months(old_plan) * fraction
+                charge = round_money(monthly_rate(new_plan) * left, currency)
 
     return ProrationQuote(
         kind=kind,
@@ -251,7 +328,7 @@ def quote_plan_change(
         charge=charge,
         amount_due=max(charge - credit, Decimal("0")),
         next_amount=new_plan.price,
-        effective_at=end if kind == "downgrade" else now,
+        effective_at=end if at_period_end else now,
         period_end=end,
         new_period_start=new_period_start,
         new_period_end=new_period_end,
@@ -259,6 +336,8 @@ def quote_plan_change(
         valid_until=now + dt.timedelta(minutes=app_settings.QUOTE_VALID_MINUTES),
         old_plan_name=old_plan.name,
         new_plan_name=new_plan.name,
+        at_period_end=at_period_end,
+        sign_up=sign_up,
     )
 
 

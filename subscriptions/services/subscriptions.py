@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -80,8 +81,28 @@ def period_line(plan: Plan, start: dt.datetime, end: dt.datetime) -> LineSpec:
     )
 
 
+def user_trial_available(user) -> bool:
+    """Whether ``user`` may still start a free trial: one per customer, used up once
+    any subscription of theirs has run. A subscription has run when it had a trial,
+    is active, past due or paused, had an invoice paid, or never needed one (a free
+    plan is active at once). A sign-up abandoned before paying (pending, then
+    cancelled or expired: no trial, nothing paid) has not run, so the customer who
+    left a Starter sign-up unpaid still gets Pro's trial (and Starter's, had it one).
+    """
+    if user is None or not user.pk:
+        return True
+    ran = (
+        Q(trial_end__isnull=False)
+        | Q(status__in=(S.ACTIVE, S.PAST_DUE, S.PAUSED))
+        | Exists(Invoice.objects.filter(subscription=OuterRef("pk"), paid_at__isnull=False))
+        | ~Exists(Invoice.objects.filter(subscription=OuterRef("pk")))
+    )
+    return not Subscription.objects.filter(user=user).filter(ran).exists()
+
+
 def user_has_trialed(user) -> bool:
-    return Subscription.objects.filter(user=user, trial_end__isnull=False).exists()
+    """The opposite of ``user_trial_available`` (kept for callers of the old name)."""
+    return not user_trial_available(user)
 
 
 @transaction.atomic
@@ -93,9 +114,9 @@ def subscription_create(
     allow_trial: bool = True,
     now: dt.datetime | None = None,
 ) -> Subscription:
-    """Start a subscription: a trial when the plan has one (first trial per user only),
-    otherwise ``pending`` with its first invoice open for payment. A free plan is
-    active at once."""
+    """Start a subscription: a trial when the plan has one and the customer has not
+    used theirs (``user_trial_available``), otherwise ``pending`` with its first invoice
+    open for payment. A free plan is active at once."""
     now = now or timezone.now()
     if not plan.is_active:
         raise PlanUnavailable()
@@ -103,7 +124,7 @@ def subscription_create(
     get_user_model().objects.select_for_update().filter(pk=user.pk).first()
     if Subscription.objects.live().filter(user=user).exists():
         raise SubscriptionExists()
-    trial = allow_trial and plan.trial_period_days > 0 and not user_has_trialed(user)
+    trial = allow_trial and plan.trial_period_days > 0 and user_trial_available(user)
     subscription = Subscription(user=user, plan=plan, payment_type=payment_type)
     if trial:
         trial_end = now + dt.timedelta(days=plan.trial_period_days)
@@ -531,7 +552,7 @@ def subscription_change_plan(
 
     if subscription.status == S.PENDING:
         return _switch_unpaid_sign_up(subscription, new_plan, quote, now=now)
-    if quote.kind == "downgrade":
+    if quote.at_period_end:
         subscription.scheduled_plan = new_plan
         subscription.scheduled_change_at = subscription.current_period_end
         subscription.save(update_fields=["scheduled_plan", "scheduled_change_at", "updated_at"])
