@@ -1,10 +1,13 @@
 """HTML to PDF with xhtml2pdf, for documents rendered from the portal's own templates.
 
 xhtml2pdf fetches whatever an ``<img src>``, ``<link href>`` or ``@font-face src``
-names (files, URLs). Our invoice needs one outside resource, its font, so every other
-fetch is refused: a value that made its way into the markup can never make the server
-read a file or call a URL. The font is asked for by name (``url("pdf-font:regular")``
-in ``portal/invoices/pdf_layout.html``) and only those names lead to a file.
+names (files, URLs). Our invoice needs two outside resources, its font and the
+seller's logo, so every other fetch is refused: a value that made its way into the
+markup can never make the server read a file or call a URL. The font is asked for by
+name (``url("pdf-font:regular")`` in ``portal/invoices/pdf_layout.html``) and only
+those names lead to a file; the logo by the name ``pdf-image:logo``
+(``portal/invoices/pdf_seller.html``), answered with the ``PORTAL_SELLER_LOGO`` file
+inline (a ``data:`` URI made by ``portal.seller``: no path reaches xhtml2pdf).
 
 The font: xhtml2pdf's default is Helvetica, one of the PDF standard fonts, which draws
 WinAnsi only (Western European): a customer called "Łukasz" or "Şükrü", or "→" in
@@ -41,10 +44,18 @@ class PdfRenderError(RuntimeError):
 NOTHING = "data:,"
 
 
+# What a PDF template may name in <img src>: the seller's logo, embedded.
+LOGO = "pdf-image:logo"
+
+
 def _fonts_only(uri: str, rel: str) -> str:
     font = FONTS.get(uri)
     if font is not None:
         return str(font)
+    if uri == LOGO:
+        from .seller import seller
+
+        return seller().logo_data_uri() or NOTHING
     logger.warning("PDF rendering refused to fetch %r", uri[:200])
     return NOTHING
 

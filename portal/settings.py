@@ -235,6 +235,16 @@ PORTAL_EMAIL_RETRY_DELAYS = (60, 300, 1800)
 # Days an invoice email's link to its hosted page (view and pay without signing in) works.
 PORTAL_INVOICE_LINK_MAX_AGE_DAYS = env.int("PORTAL_INVOICE_LINK_MAX_AGE_DAYS", default=30)
 
+# The seller named on the hosted invoice page, in every email and on the invoice PDF
+# (portal/seller.py): legal name, postal address (one line per line; "\n" in the
+# variable is a new line too), tax ID (NPWP), billing contact address, and a logo (a
+# static path, PNG or JPEG; "" for none). Each is left out while it is empty.
+PORTAL_SELLER_NAME = env.str("PORTAL_SELLER_NAME", default="")
+PORTAL_SELLER_ADDRESS = env.str("PORTAL_SELLER_ADDRESS", default="", multiline=True)
+PORTAL_SELLER_TAX_ID = env.str("PORTAL_SELLER_TAX_ID", default="")
+PORTAL_SELLER_EMAIL = env.str("PORTAL_SELLER_EMAIL", default="")
+PORTAL_SELLER_LOGO = env.str("PORTAL_SELLER_LOGO", default="img/logo.png")
+
 # Starting a payment creates a transaction at the gateway: at most this many starts
 # (checkout, top-up, the hosted invoice's "Pay now") per customer and per client
 # address in each window of PORTAL_PAYMENT_STARTS_WINDOW seconds, then 429 (0: no
