@@ -13,6 +13,8 @@ from django.utils.cache import patch_cache_control
 from subscriptions.app_settings import midtrans_settings
 from subscriptions.gateways.midtrans import SNAP_URLS
 
+from .views import method_not_allowed_page
+
 
 class RejectNulBytesMiddleware:
     """A URL whose path or query string holds a NUL character is a 400.
@@ -52,6 +54,33 @@ class PrivatePagesMiddleware:
         if request.user.is_authenticated:
             patch_cache_control(response, private=True, no_store=True)
         return response
+
+
+class MethodNotAllowedPageMiddleware:
+    """A GET (or HEAD) on an address that only a form's button may open (pay, pause,
+    top up...) gets a page that says so, with a way back, instead of Django's empty 405.
+    It happens: after a form comes back with errors the address bar shows the form's
+    address (``/billing/wallet/top-up/``), and entering it again, or sharing it, is a
+    GET. The status stays 405 with its ``Allow``. Left alone: other methods, HTMX
+    requests (htmx swaps no 4xx) and a 405 that already says something (a view's own
+    page, the hosted invoice's pay address). Sits after the auth and messages
+    middleware: the page is rendered with the portal's layout.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code != 405
+            or request.method not in ("GET", "HEAD")
+            or request.headers.get("HX-Request")
+            or getattr(response, "streaming", False)
+            or response.content
+        ):
+            return response
+        return method_not_allowed_page(request, allow=response.get("Allow", ""))
 
 
 def _origin(url: str) -> str | None:

@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.contrib.staticfiles import finders
+from django.contrib.staticfiles.storage import staticfiles_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_GET, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
@@ -137,3 +140,50 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         dashboard_context(request.user, fragment=target if target in DASHBOARD_FRAGMENTS else None),
         fragments=DASHBOARD_FRAGMENTS,
     )
+
+
+# --- What every site answers ------------------------------------------------------------
+
+FAVICON = "favicon.ico"
+
+
+@require_safe
+@cache_control(public=True, max_age=7 * 24 * 3600)
+def favicon(request: HttpRequest) -> FileResponse:
+    """``/favicon.ico``: browsers ask for it on every page that names no icon (the
+    admin's, the error pages, a PDF opened in a tab), and a 404 each time fills the
+    logs. The file is ``static/favicon.ico`` (the portal's mark), read from the source
+    tree, else from the collected static files."""
+    path = finders.find(FAVICON)
+    if path:
+        icon = open(path, "rb")  # noqa: SIM115 (FileResponse closes it)
+    elif staticfiles_storage.exists(FAVICON):
+        icon = staticfiles_storage.open(FAVICON)
+    else:
+        raise Http404("No favicon.ico among the static files.")
+    return FileResponse(icon, content_type="image/vnd.microsoft.icon")
+
+
+def method_not_allowed_page(
+    request: HttpRequest,
+    *,
+    allow: str = "POST",
+    layout: str | None = None,
+    title: str = "",
+    text: str = "",
+    back_url: str = "",
+    back_label: str = "",
+) -> HttpResponse:
+    """A 405 that says why and offers a way back (``templates/405.html``), for a GET on
+    an address only a form's button may open. Without ``title``/``text``/``back_url``
+    the page's general words and a link to the billing pages (or to sign in)."""
+    context = {
+        "layout": layout,
+        "title": title,
+        "text": text,
+        "back_url": back_url,
+        "back_label": back_label,
+    }
+    response = render(request, "405.html", context, status=405)
+    response["Allow"] = allow
+    return response

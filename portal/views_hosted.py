@@ -18,8 +18,9 @@ from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
 from subscriptions.app_settings import app_settings as billing_settings
@@ -32,7 +33,7 @@ from subscriptions.services import checkout_start
 from . import links, throttle
 from .checkout import _state as payment_state
 from .presenters import format_date, invoice_statement
-from .views import HtmxHttpRequest
+from .views import HtmxHttpRequest, method_not_allowed_page
 from .views_invoices import localized_lines
 
 
@@ -106,8 +107,10 @@ def _context(request, token: str, invoice: Invoice, **extra) -> dict:
 
 
 @never_cache
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 def hosted_invoice_pay(request: HtmxHttpRequest, token: str) -> HttpResponse:
+    if request.method != "POST":
+        return _pay_from_the_page(request, token)
     link = links.read_hosted_invoice_token(token)
     invoice = _invoice(link.invoice_id)
     if invoice is None or not link.valid:
@@ -134,6 +137,23 @@ def hosted_invoice_pay(request: HtmxHttpRequest, token: str) -> HttpResponse:
     # as someone other than the invoice's owner); nobody else holding the token may.
     sandbox_payer_remember(request, payment)
     return redirect(payment.redirect_url)
+
+
+def _pay_from_the_page(request: HtmxHttpRequest, token: str) -> HttpResponse:
+    """``GET /i/<token>/pay/`` (the address bar after a refused payment, entered again;
+    a link copied from it): a 405 that says where paying happens and links there. The
+    token is not read: the invoice page says whether the link still works."""
+    return method_not_allowed_page(
+        request,
+        layout="portal/hosted/layout.html",
+        title=_("This link only works from the invoice page"),
+        text=_(
+            "Payments start from the Pay button on the invoice page, so this address does "
+            "nothing when opened on its own. Open the invoice to see what is due and pay it."
+        ),
+        back_url=reverse("hosted:invoice", args=[token]),
+        back_label=_("Go to the invoice"),
+    )
 
 
 def _refused(request, token: str, invoice: Invoice, error: Exception, status: int):

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.formats import date_format
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -187,11 +190,32 @@ def _detail_context(
     return context
 
 
+# ``?download=pdf`` on an invoice's page: the reader came for its PDF (see invoice_pdf).
+DOWNLOAD_QUERY = "download=pdf"
+
+
+def offer_pdf(request: HtmxHttpRequest, invoice: Invoice) -> None:
+    """The notice at the top of the page that offers the invoice's PDF, for a reader
+    who followed a PDF link and signed in on the way."""
+    messages.info(
+        request,
+        format_html(
+            '<span class="block sm:inline" data-testid="pdf-download-offer">{} '
+            '<a href="{}" class="btn btn-primary mt-2 sm:ml-2 sm:mt-0" download>{}</a></span>',
+            _("The PDF of invoice %(number)s is ready.") % {"number": invoice},
+            reverse("portal:invoice_pdf", args=[invoice.pk]),
+            _("Download the PDF"),
+        ),
+    )
+
+
 @login_required
 @require_GET
 @vary_on_headers("HX-Request", "HX-Target")
 def invoice_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     invoice = _invoice_or_404(request, pk)
+    if request.GET.get("download") == "pdf" and not request.htmx:
+        offer_pdf(request, invoice)
     return render_page(
         request,
         DETAIL_TEMPLATE,
@@ -200,9 +224,26 @@ def invoice_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@login_required
+def signed_in_for_the_pdf(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """``login_required`` for the PDF, but the sign-in page comes back to the invoice's
+    page with the PDF offered (``?download=pdf``), not to the PDF itself: a download
+    right after signing in leaves the reader (who followed an email's PDF link) on the
+    sign-in form, with nothing to show that it worked."""
+
+    @wraps(view)
+    def wrapper(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+        if request.user.is_authenticated:
+            return view(request, pk)
+        page = reverse("portal:invoice_detail", args=[pk])
+        return redirect_to_login(f"{page}?{DOWNLOAD_QUERY}")
+
+    return wrapper
+
+
+@signed_in_for_the_pdf
 @require_GET
 def invoice_pdf(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The invoice as a PDF file (an attachment: the browser saves it and stays put)."""
     invoice = _invoice_or_404(request, pk)
     html = render(request, DETAIL_TEMPLATE, _detail_context(request, invoice, pdf=True))
     response = HttpResponse(render_pdf(html.content.decode()), content_type="application/pdf")

@@ -42,4 +42,32 @@
       radio.checked = false;
     });
   });
+
+  // A form that comes back with errors takes the reader to the first one: the first
+  // invalid field (aria-invalid; in a fieldset, its first input), else the form's error
+  // summary ([data-error-summary]), is focused (a screen reader reads the field with its
+  // message) and scrolled, with its label and message, to the middle of the screen. On
+  // a page load (a form posted without HTMX) and after an HTMX swap; in the dialog,
+  // dialog.js does it. Without JavaScript the server's autofocus does the same.
+  var FIELD = "input:not([type=hidden]):not([disabled]), select, textarea";
+  var INVALID = "[aria-invalid='true']";
+
+  function within(root, selector) {
+    return root.matches && root.matches(selector) ? root : root.querySelector(selector);
+  }
+
+  function showFirstError(root) {
+    var target = within(root, INVALID);
+    if (target && !target.matches(FIELD)) target = target.querySelector(FIELD) || target;
+    target = target || within(root, "[data-error-summary]");
+    if (!target || target.closest("dialog")) return;
+    if (!target.matches(FIELD) && !target.hasAttribute("tabindex")) target.setAttribute("tabindex", "-1");
+    target.focus({ preventScroll: true });
+    // A radio of preset cards is a 1px sr-only box: scroll its whole field into view.
+    (target.closest("fieldset, [id^='div_']") || target).scrollIntoView({ block: "center" });
+  }
+  showFirstError(document);
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.target instanceof Element) showFirstError(event.target);
+  });
 })();
