@@ -165,7 +165,7 @@ def test_a_confirmation_is_a_page_without_javascript_and_a_dialog_with_htmx(
     assert "hx-post" not in page.split('id="dialog-title"')[1]
     assert "<html" not in dialog
     assert (
-        f'<h2 id="dialog-title" class="text-lg font-semibold tracking-tight text-gray-900">{title}</h2>'
+        f'<h2 id="dialog-title" tabindex="-1" class="text-lg font-semibold tracking-tight text-gray-900 focus:outline-none">{title}</h2>'
         in dialog
     )
     assert 'hx-target="#subscription-card"' in dialog
