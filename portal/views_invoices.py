@@ -200,8 +200,8 @@ def offer_pdf(request: HtmxHttpRequest, invoice: Invoice) -> None:
     messages.info(
         request,
         format_html(
-            '<span class="block sm:inline" data-testid="pdf-download-offer">{} '
-            '<a href="{}" class="btn btn-primary mt-2 sm:ml-2 sm:mt-0" download>{}</a></span>',
+            '<span class="block" data-testid="pdf-download-offer">{}<span class="mt-2 block">'
+            '<a href="{}" class="btn btn-primary" download>{}</a></span></span>',
             _("The PDF of invoice %(number)s is ready.") % {"number": invoice},
             reverse("portal:invoice_pdf", args=[invoice.pk]),
             _("Download the PDF"),
