@@ -64,6 +64,8 @@ class Redirect:
 
 
 LOGIN = Redirect("/accounts/login/?next={next}")
+# The PDF signs in back to the invoice's page, with the PDF offered (?download=pdf).
+PDF_LOGIN = Redirect("/accounts/login/?next=/billing/invoices/")
 ADMIN_LOGIN = Redirect("/admin/login/?next={next}")
 DASHBOARD = Redirect("/billing/")
 GATEWAY = Redirect("/sandbox/pay/")  # the sandbox's stand-in for Snap's payment page
@@ -384,6 +386,8 @@ ACCESS: list[Row] = [
     R("healthz",                             POST,  200,       200,   200,   200),
     R("readyz",                              GET,   200,       200,   200,   200),
     R("readyz",                              POST,  200,       200,   200,   200),
+    R("favicon",                             GET,   200,       200,   200,   200),
+    R("favicon",                             POST,  405,       405,   405,   405),
     # The language switch: anyone, POST only (with CSRF), back to the page it was on.
     R("set_language",                        GET,   405,       405,   405,   405),
     R("set_language",                        POST,  DASHBOARD, DASHBOARD, DASHBOARD, DASHBOARD, data={"language": "id", "next": "/billing/"}),
@@ -436,8 +440,8 @@ ACCESS: list[Row] = [
     R("portal:invoices",                     POST,  LOGIN,     405,   405,   405),
     R("portal:invoice_detail",               GET,   LOGIN,     200,   404,   404, pk=INVOICE),
     R("portal:invoice_detail",               POST,  LOGIN,     405,   405,   405, pk=INVOICE),
-    R("portal:invoice_pdf",                  GET,   LOGIN,     200,   404,   404, pk=INVOICE),
-    R("portal:invoice_pdf",                  POST,  LOGIN,     405,   405,   405, pk=INVOICE),
+    R("portal:invoice_pdf",                  GET,   PDF_LOGIN, 200,   404,   404, pk=INVOICE),
+    R("portal:invoice_pdf",                  POST,  PDF_LOGIN, 405,   405,   405, pk=INVOICE),
     R("portal:invoice_pay_wallet",           GET,   LOGIN,     405,   405,   405, pk=INVOICE),
     # The owner's wallet cannot cover it: the invoice again with the reason (409).
     R("portal:invoice_pay_wallet",           POST,  LOGIN,     409,   404,   404, pk=INVOICE),

@@ -129,11 +129,6 @@ def test_an_invalid_pause_date_in_the_dialog_focuses_the_field(live, page_for, a
     assert "Choose a date after today." in dialog.inner_text()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="templates/portal/subscription/_field.html writes its errors with the ids "
-    "<auto_id>_error_<n>, while Django 5.2 points aria-describedby at <auto_id>_error",
-)
 @pytest.mark.usefixtures("alice_on_pro")
 def test_an_invalid_pause_date_is_read_with_its_field(live, page_for, alice):
     page = page_for(alice)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 from decimal import Decimal
+from urllib.parse import quote
 
 import pytest
 from django.db import connection
@@ -147,7 +148,9 @@ def test_every_invoice_url_sends_an_anonymous_visitor_to_sign_in_and_back(client
     ]:
         response = getattr(client, method)(url)
         assert response.status_code == 302, url
-        assert response["Location"] == f"{reverse('account_login')}?next={url}"
+        # The PDF comes back to the invoice's page, with the PDF offered.
+        back = f"{detail_url(invoice)}?download=pdf" if url == pdf_url(invoice) else url
+        assert response["Location"] == f"{reverse('account_login')}?next={quote(back, safe='/')}"
     assert not Payment.objects.exists()
 
 

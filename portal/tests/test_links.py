@@ -132,6 +132,10 @@ def test_a_signed_out_reader_signs_in_and_lands_on_each_linked_page(email, clien
             continue  # opens without signing in (below)
         response = client.get(path)
         assert response.status_code == 302, path
+        # A PDF link comes back to the invoice's page, with the PDF offered.
+        match = resolve(urlsplit(path).path)
+        if match.view_name == "portal:invoice_pdf":
+            path = reverse("portal:invoice_detail", kwargs=match.kwargs) + "?download=pdf"
         assert parse_qs(urlsplit(response["Location"]).query)["next"] == [path]
 
         landed = sign_in_through(client, response, alice)
