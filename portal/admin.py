@@ -92,3 +92,8 @@ class VerifyNeedsChangeEmailAddressAdmin(EmailAddressAdmin):
 
 admin.site.unregister(EmailAddress)
 admin.site.register(EmailAddress, VerifyNeedsChangeEmailAddressAdmin)
+
+# No navigation sidebar: at laptop width (1280 px) it took a quarter of the screen from
+# the billing lists (their numbers wrapped over three lines, columns ran out of view).
+# The breadcrumbs and the admin's home page lead everywhere it did.
+admin.site.enable_nav_sidebar = False

@@ -8,9 +8,12 @@ from django.contrib import admin
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext_lazy
 
+from subscriptions.admin import columns
 from subscriptions.admin.billing import InvoiceAdmin, action_with_form, latest_paid_payment
+from subscriptions.admin.columns import ListStyles, label
 from subscriptions.admin.permissions import permission_check
 from subscriptions.models import RefundDestination
+from subscriptions.money import format_money
 from subscriptions.services import payment_refund
 
 from .models import TopUp, Wallet, WalletTransaction
@@ -65,8 +68,9 @@ class WalletTransactionInline(admin.TabularInline):
 
 
 @admin.register(Wallet)
-class WalletAdmin(admin.ModelAdmin):
-    list_display = ("user", "balance_display", "currency", "auto_pay", "updated_at")
+class WalletAdmin(ListStyles, admin.ModelAdmin):
+    # The balance says its currency ("Rp 150.000"): no column of its own.
+    list_display = ("customer", "balance_display", "auto_pay", "updated")
     list_filter = ("auto_pay", "currency")
     list_select_related = ("user",)
     search_fields = ("user__email", "user__username")
@@ -84,6 +88,14 @@ class WalletAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("Balance"), ordering="balance")
     def balance_display(self, obj: Wallet) -> str:
         return obj.balance_display
+
+    @admin.display(description=label(Wallet, "user"), ordering="user__email")
+    def customer(self, obj: Wallet) -> str:
+        return columns.email(obj.user)
+
+    @admin.display(description=label(Wallet, "updated_at"), ordering="updated_at")
+    def updated(self, obj: Wallet) -> str:
+        return columns.moment(obj.updated_at)
 
     @admin.action(
         description=gettext_lazy("Adjust balance (credit or debit, with a reason)"),
@@ -111,21 +123,64 @@ class WalletAdmin(admin.ModelAdmin):
 
 
 @admin.register(WalletTransaction)
-class WalletTransactionAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "wallet", "kind", "amount", "balance_after", "description")
+class WalletTransactionAdmin(ListStyles, ReadOnlyAdmin):
+    list_display = (
+        "created",
+        "owner",
+        "kind",
+        "amount_display",
+        "balance_after_display",
+        "description_text",
+    )
     list_filter = ("kind",)
     list_select_related = ("wallet__user",)
     search_fields = ("wallet__user__email", "idempotency_key", "description")
     date_hierarchy = "created_at"
 
+    @admin.display(description=label(WalletTransaction, "created_at"), ordering="created_at")
+    def created(self, obj: WalletTransaction) -> str:
+        return columns.moment(obj.created_at)
+
+    @admin.display(description=label(WalletTransaction, "wallet"), ordering="wallet__user__email")
+    def owner(self, obj: WalletTransaction) -> str:
+        return columns.email(obj.wallet.user)
+
+    @admin.display(description=label(WalletTransaction, "amount"), ordering="amount")
+    def amount_display(self, obj: WalletTransaction) -> str:
+        return format_money(obj.amount, obj.wallet.currency)
+
+    @admin.display(description=label(WalletTransaction, "balance_after"))
+    def balance_after_display(self, obj: WalletTransaction) -> str:
+        return format_money(obj.balance_after, obj.wallet.currency)
+
+    @admin.display(description=label(WalletTransaction, "description"))
+    def description_text(self, obj: WalletTransaction) -> str:
+        return columns.numbers_whole(obj.description)
+
 
 @admin.register(TopUp)
-class TopUpAdmin(ReadOnlyAdmin):
-    list_display = ("order_id", "user", "amount", "status", "created_at", "completed_at")
+class TopUpAdmin(ListStyles, ReadOnlyAdmin):
+    list_display = ("order_id", "customer", "amount_display", "status", "created", "completed")
     list_filter = ("status",)
-    list_select_related = ("user",)
+    list_select_related = ("user", "wallet")
     search_fields = ("order_id", "user__email")
     date_hierarchy = "created_at"
+
+    @admin.display(description=label(TopUp, "user"), ordering="user__email")
+    def customer(self, obj: TopUp) -> str:
+        return columns.email(obj.user)
+
+    @admin.display(description=label(TopUp, "amount"), ordering="amount")
+    def amount_display(self, obj: TopUp) -> str:
+        return format_money(obj.amount, obj.wallet.currency)
+
+    @admin.display(description=label(TopUp, "created_at"), ordering="created_at")
+    def created(self, obj: TopUp) -> str:
+        return columns.moment(obj.created_at)
+
+    @admin.display(description=label(TopUp, "completed_at"), ordering="completed_at")
+    def completed(self, obj: TopUp) -> str:
+        return columns.moment(obj.completed_at)
 
 
 class WalletRefundForm(forms.Form):

@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.functional import Promise
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext_lazy
 
@@ -34,6 +35,8 @@ from ..models import (
     Subscription,
 )
 from ..selectors import invoice_timeline, invoice_totals_by_status
+from . import columns
+from .columns import ListStyles, label
 from .permissions import permission_check
 
 
@@ -401,17 +404,17 @@ def latest_paid_payment(invoice: Invoice) -> Payment:
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):
+class InvoiceAdmin(ListStyles, admin.ModelAdmin):
+    # Seven columns that fit a laptop: the plan under the invoice's purpose, the day it
+    # was paid or voided under its status, dates without their time.
     list_display = (
         "number",
-        "user",
-        "status",
-        "reason",
-        "plan",
+        "customer",
+        "status_on",
+        "purpose",
         "total_display",
-        "issued_at",
-        "due_date",
-        "paid_at",
+        "issued",
+        "due",
     )
     list_filter = (
         "status",
@@ -454,6 +457,31 @@ class InvoiceAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("Total"), ordering="total")
     def total_display(self, obj: Invoice) -> str:
         return obj.total_display
+
+    @admin.display(description=label(Invoice, "user"), ordering="user__email")
+    def customer(self, obj: Invoice) -> str:
+        return columns.email(obj.user)
+
+    @admin.display(description=label(Invoice, "status"), ordering="status")
+    def status_on(self, obj: Invoice) -> str:
+        when = {InvoiceStatus.PAID: obj.paid_at, InvoiceStatus.VOID: obj.voided_at}
+        moment = when.get(obj.status)
+        return columns.with_note(obj.get_status_display(), columns.day(moment) if moment else "")
+
+    @admin.display(description=label(Invoice, "reason"), ordering="reason")
+    def purpose(self, obj: Invoice) -> str:
+        return columns.with_note(obj.get_reason_display(), obj.plan.name if obj.plan else "")
+
+    @admin.display(description=label(Invoice, "issued_at"), ordering="issued_at")
+    def issued(self, obj: Invoice) -> str:
+        return columns.day(obj.issued_at)
+
+    @admin.display(description=label(Invoice, "due_date"), ordering="due_date")
+    def due(self, obj: Invoice) -> str:
+        shown = columns.day(obj.due_date)
+        if obj.due_date and obj.is_past_due:
+            return format_html('<span class="overdue">{}</span>', shown)
+        return shown
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)
@@ -596,7 +624,7 @@ class InvoiceAdmin(admin.ModelAdmin):
 class OverdueInvoiceAdmin(InvoiceAdmin):
     """The queue staff work through: unpaid invoices past their due date, oldest first."""
 
-    list_display = ("number", "user", "status", "total_display", "due_date", "days_overdue")
+    list_display = ("number", "customer", "status", "total_display", "due", "days_overdue")
     ordering = ("due_date", "pk")
     date_hierarchy = None
 
