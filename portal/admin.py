@@ -11,7 +11,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext_lazy
 
+from subscriptions.admin import columns
 from subscriptions.admin.billing import InvoiceAdmin, run_service_action
+from subscriptions.admin.columns import ListStyles, label
 from subscriptions.exceptions import InvoiceNotPayable
 
 from .emails import queue_email
@@ -27,21 +29,54 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "user", "kind", "level", "title", "needs_action", "dismissed_at")
+class NotificationAdmin(ListStyles, ReadOnlyAdmin):
+    # The level under the kind; dates without their time where it says little.
+    list_display = ("created", "customer", "kind_level", "title", "needs_action", "dismissed")
     list_filter = ("kind", "level", "needs_action")
     list_select_related = ("user",)
     search_fields = ("user__email", "title", "message")
     date_hierarchy = "created_at"
 
+    @admin.display(description=label(Notification, "created_at"), ordering="created_at")
+    def created(self, obj: Notification) -> str:
+        return columns.moment(obj.created_at)
+
+    @admin.display(description=label(Notification, "user"), ordering="user__email")
+    def customer(self, obj: Notification) -> str:
+        return columns.email(obj.user)
+
+    @admin.display(description=label(Notification, "kind"), ordering="kind")
+    def kind_level(self, obj: Notification) -> str:
+        return columns.with_note(obj.kind, obj.get_level_display())
+
+    @admin.display(description=label(Notification, "dismissed_at"), ordering="dismissed_at")
+    def dismissed(self, obj: Notification) -> str:
+        return columns.day(obj.dismissed_at)
+
 
 @admin.register(SentEmail)
-class SentEmailAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "to_email", "kind", "subject", "status", "attempts", "sent_at")
+class SentEmailAdmin(ListStyles, ReadOnlyAdmin):
+    list_display = ("created", "recipient", "kind", "subject_text", "status", "attempts", "sent")
     list_filter = ("status", "kind")
     list_select_related = ("user", "invoice")
     search_fields = ("to_email", "user__email", "subject", "invoice__number")
     date_hierarchy = "created_at"
+
+    @admin.display(description=label(SentEmail, "created_at"), ordering="created_at")
+    def created(self, obj: SentEmail) -> str:
+        return columns.moment(obj.created_at)
+
+    @admin.display(description=label(SentEmail, "to_email"), ordering="to_email")
+    def recipient(self, obj: SentEmail) -> str:
+        return columns.email(obj.to_email)
+
+    @admin.display(description=label(SentEmail, "subject"))
+    def subject_text(self, obj: SentEmail) -> str:
+        return columns.numbers_whole(obj.subject)
+
+    @admin.display(description=label(SentEmail, "sent_at"), ordering="sent_at")
+    def sent(self, obj: SentEmail) -> str:
+        return columns.moment(obj.sent_at)
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -171,17 +171,10 @@ LIFECYCLE_FIELDS = (
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
-    list_display = (
-        "id",
-        "user",
-        "plan",
-        "status",
-        "current_period_end",
-        "cancel_at_period_end",
-        "scheduled_plan",
-        "created_at",
-    )
+class SubscriptionAdmin(ListStyles, admin.ModelAdmin):
+    # What happens at the period end (a cancellation, a plan change) under the status;
+    # the plan by its name, its price and interval under it.
+    list_display = ("id", "customer", "plan_price", "status_next", "period_end", "created")
     list_filter = ("status", "cancel_at_period_end", "plan")
     list_select_related = ("user", "plan", "scheduled_plan")
     search_fields = ("user__email", "user__username", "plan__name")
@@ -197,6 +190,38 @@ class SubscriptionAdmin(admin.ModelAdmin):
     )
 
     has_manage_subscription_permission = permission_check("subscriptions.manage_subscription")
+
+    @admin.display(description=label(Subscription, "user"), ordering="user__email")
+    def customer(self, obj: Subscription) -> str:
+        return columns.email(obj.user)
+
+    @admin.display(description=label(Subscription, "plan"), ordering="plan__name")
+    def plan_price(self, obj: Subscription) -> str:
+        price = f"{obj.plan.price_display} / {obj.plan.interval_display}"
+        return columns.with_note(obj.plan.name, price)
+
+    @admin.display(description=label(Subscription, "status"), ordering="status")
+    def status_next(self, obj: Subscription) -> str:
+        if obj.cancel_at_period_end:
+            # Translators: under a subscription's status in the admin's list.
+            upcoming = _("Cancels at the period end")
+        elif obj.scheduled_plan_id:
+            # Translators: under a subscription's status in the admin's list: the plan it
+            # moves to at the period end.
+            upcoming = _("Then %(plan)s") % {"plan": obj.scheduled_plan.name}
+        else:
+            upcoming = ""
+        return columns.with_note(obj.get_status_display(), upcoming)
+
+    @admin.display(
+        description=label(Subscription, "current_period_end"), ordering="current_period_end"
+    )
+    def period_end(self, obj: Subscription) -> str:
+        return columns.day(obj.current_period_end)
+
+    @admin.display(description=label(Subscription, "created_at"), ordering="created_at")
+    def created(self, obj: Subscription) -> str:
+        return columns.day(obj.created_at)
 
     def get_readonly_fields(self, request, obj=None):
         # The plan and user are chosen once; later changes go through the services.

@@ -18,8 +18,9 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 EMPTY = "—"
-# A word holding a digit and a hyphen: an invoice number, an order id, a reference.
-NUMBER = re.compile(r"\S*(?:\d\S*-|-\S*\d)\S*")
+# A word holding a digit and a hyphen (an invoice number, an order id, a reference), or
+# an amount with its currency ("Rp 150.000", "USD 12.50").
+NUMBER = re.compile(r"\S*(?:\d\S*-|-\S*\d)\S*|(?:Rp|[A-Z]{3}) ?-?[\d.,]*\d")
 
 
 class ListStyles:
@@ -68,10 +69,11 @@ def moment(value: dt.datetime | None) -> SafeString | str:
 
 
 def email(user) -> SafeString | str:
-    """The account's email (else its username), allowed to break after the @ only."""
-    if user is None:
+    """The account's email (else its username), or an address given as text, allowed to
+    break after the @ (and, where a part is too long, at its hyphens)."""
+    if not user:
         return EMPTY
-    address = getattr(user, "email", "") or str(user)
+    address = user if isinstance(user, str) else (getattr(user, "email", "") or str(user))
     local, at, domain = address.rpartition("@")
     if not at:
         return one_line(address)

@@ -216,15 +216,15 @@ class PaymentAdmin(ListStyles, admin.ModelAdmin):
 
 
 @admin.register(WebhookLog)
-class WebhookLogAdmin(admin.ModelAdmin):
+class WebhookLogAdmin(ListStyles, admin.ModelAdmin):
+    # The order id links to its payment (one column instead of the same id twice); the
+    # provider under what it said.
     list_display = (
-        "created_at",
-        "provider",
-        "order_id",
-        "transaction_status",
+        "created",
+        "payment_link",
+        "said",
         "status",
         "signature_valid",
-        "payment_link",
         "remote_addr",
     )
     list_filter = ("status", "provider", "signature_valid", "transaction_status")
@@ -250,12 +250,22 @@ class WebhookLogAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description=gettext_lazy("Payment"), ordering="payment")
+    @admin.display(description=label(WebhookLog, "created_at"), ordering="created_at")
+    def created(self, obj: WebhookLog) -> str:
+        return columns.moment(obj.created_at)
+
+    @admin.display(description=label(WebhookLog, "order_id"), ordering="order_id")
     def payment_link(self, obj: WebhookLog) -> str:
         if obj.payment_id is None:
-            return "—"
+            return columns.one_line(obj.order_id or "—")
         url = reverse("admin:subscriptions_payment_change", args=[obj.payment_id])
-        return format_html('<a href="{}">{}</a>', url, obj.payment.order_id)
+        return format_html('<a class="nowrap" href="{}">{}</a>', url, obj.payment.order_id)
+
+    @admin.display(
+        description=label(WebhookLog, "transaction_status"), ordering="transaction_status"
+    )
+    def said(self, obj: WebhookLog) -> str:
+        return columns.with_note(obj.transaction_status or "—", obj.provider)
 
     @admin.display(description=gettext_lazy("Raw body"))
     def body_pretty(self, obj: WebhookLog) -> str:

@@ -24,8 +24,9 @@ from conftest import screenshot
 from portal.languages import remember
 from portal.tests.test_phone_width_browser import account, history, live  # noqa: F401
 from portal.tests.test_subscription_browser import catalogue  # noqa: F401 (fixture)
+from subscriptions.models import Payment
 from subscriptions.services import subscription_create_renewal_invoice
-from subscriptions.tests.factories import UserFactory
+from subscriptions.tests.factories import UserFactory, WebhookLogFactory
 from wallets.services import topup_complete, topup_create
 from wallets.tests.factories import funded_wallet
 
@@ -46,6 +47,15 @@ LISTS = {
     "admin-wallets": "admin:wallets_wallet_changelist",
     "admin-wallet-transactions": "admin:wallets_wallettransaction_changelist",
     "admin-topups": "admin:wallets_topup_changelist",
+}
+# The lists above show numbers and amounts on every row; these may show none.
+MONEY_LISTS = set(LISTS)
+LISTS |= {
+    "admin-subscriptions": "admin:subscriptions_subscription_changelist",
+    "admin-plans": "admin:subscriptions_plan_changelist",
+    "admin-webhook-logs": "admin:subscriptions_webhooklog_changelist",
+    "admin-notifications": "admin:portal_notification_changelist",
+    "admin-sent-emails": "admin:portal_sentemail_changelist",
 }
 
 # Every invoice number, order id and amount in the list's cells, and how many lines each
@@ -102,6 +112,13 @@ def customers(account, catalogue):  # noqa: F811 (fixtures)
             subscription_create_renewal_invoice(
                 subscription=subscription, now=timezone.now() - dt.timedelta(days=10)
             )
+        for payment in Payment.objects.filter(user=user).exclude(invoice=None)[:3]:
+            WebhookLogFactory(
+                payment=payment,
+                order_id=payment.order_id,
+                remote_addr="103.208.23.102",
+                body=f'{{"order_id": "{payment.order_id}", "transaction_status": "settlement"}}',
+            )
         made.append(user)
     return made
 
@@ -127,7 +144,8 @@ def test_the_billing_lists_fit_a_laptop_and_numbers_never_wrap(
         found = page.evaluate(MEASURE)
         assert not found.get("missing"), f"{name}: no result list"
         assert found["rows"] > 0, (name, found)
-        assert found["checked"] > 0, (name, found)
+        if name in MONEY_LISTS:
+            assert found["checked"] > 0, (name, found)
         too_wide = (
             found["page_width"] > LAPTOP["width"]
             or found["table_right"] > LAPTOP["width"]
