@@ -18,7 +18,7 @@ from django.utils import translation
 from pypdf import PdfReader
 
 from conftest import local, local_day
-from portal import links
+from portal import links, presenters
 from portal.forms_wallet import TopUpForm, parse_amount
 from portal.invoice_pdf import FONTS, NOTHING, _fonts_only, render_pdf
 from portal.languages import remember
@@ -283,6 +283,11 @@ def test_the_english_pdf_stays_english(english, subscribed_invoice):
     assert "Invoice number" in content
     assert "René Dupré" in content
     assert "Tagihan" not in content
+    # The period's two dates keep the spaces around their dash (its halves are spans).
+    with translation.override("en"):
+        start = presenters.format_date(subscribed_invoice.period_start)
+        end = presenters.format_date(subscribed_invoice.period_end)
+    assert f"{start} – {end}" in content
 
 
 def test_the_pdf_font_draws_what_helvetica_cannot():

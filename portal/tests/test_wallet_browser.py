@@ -15,6 +15,7 @@ from decimal import Decimal
 import pytest
 from django.db import connections
 from django.urls import reverse
+from playwright.sync_api import expect
 
 from conftest import SCREENSHOTS, screenshot
 from subscriptions import services
@@ -127,7 +128,10 @@ def test_the_wallet_on_a_phone(live, page_for, alice):
     page.get_by_label("Another amount").fill("9.500")
     page.get_by_role("button", name="Continue to payment").click()
 
-    page.get_by_text("The smallest top-up is Rp 10.000.").wait_for()
-    assert page.get_by_label("Another amount").get_attribute("aria-invalid") == "true"
+    # Said in the form's error summary and under the field, which has the focus.
+    expect(page.get_by_text("The smallest top-up is Rp 10.000.")).to_have_count(2)
+    amount = page.get_by_label("Another amount")
+    assert amount.get_attribute("aria-invalid") == "true"
+    expect(amount).to_be_focused()
     assert not TopUp.objects.exists()
     screenshot(page, "wallet-phone")
