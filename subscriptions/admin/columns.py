@@ -14,7 +14,7 @@ import re
 
 from django.urls import NoReverseMatch, reverse
 from django.utils import formats, timezone
-from django.utils.html import conditional_escape, format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 EMPTY = "—"
@@ -79,7 +79,10 @@ def email(user) -> SafeString | str:
     if not at:
         return one_line(address)
     # Where a narrow column needs it, the name breaks after a dot too ("yohanes.<wbr>...").
-    name = SafeString(".<wbr>".join(conditional_escape(part) for part in local.split(".")))
+    first, *rest = local.split(".")
+    name = format_html("{}", first)
+    for part in rest:
+        name = format_html("{}.<wbr>{}", name, part)
     return format_html('<span class="email">{}@<wbr>{}</span>', name, domain)
 
 
@@ -95,7 +98,7 @@ def numbers_whole(text: str) -> SafeString | str:
         parts.append(one_line(match.group()))
         last = match.end()
     parts.append(format_html("{}", text[last:]))
-    return SafeString("".join(parts))
+    return format_html_join("", "{}", ((part,) for part in parts))
 
 
 def admin_link(obj, label=None) -> SafeString | str:
