@@ -31,7 +31,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(Notification)
 class NotificationAdmin(ListStyles, ReadOnlyAdmin):
     # The level under the kind; dates without their time where it says little.
-    list_display = ("created", "customer", "kind_level", "title", "needs_action", "dismissed")
+    list_display = ("created", "customer", "kind_level", "heading", "needs_action", "dismissed")
     list_filter = ("kind", "level", "needs_action")
     list_select_related = ("user",)
     search_fields = ("user__email", "title", "message")
@@ -52,6 +52,12 @@ class NotificationAdmin(ListStyles, ReadOnlyAdmin):
     @admin.display(description=label(Notification, "dismissed_at"), ordering="dismissed_at")
     def dismissed(self, obj: Notification) -> str:
         return columns.day(obj.dismissed_at)
+
+    # The banner as its reader sees it, in the staff member's language (``title`` is
+    # its msgid, "Invoice {number} is overdue").
+    @admin.display(description=label(Notification, "title"), ordering="title")
+    def heading(self, obj: Notification) -> str:
+        return obj.heading
 
 
 @admin.register(SentEmail)

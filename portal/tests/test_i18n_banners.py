@@ -112,3 +112,13 @@ def test_say_falls_back_to_english_when_a_parameter_is_missing_from_the_text():
             )
             == "Setelah itu, Pro dikenakan biaya Rp 1 per bulan."
         )
+
+
+def test_the_admin_lists_a_banner_as_its_reader_sees_it(client, alice, staff):
+    invoice = overdue_invoice(alice)
+    with transaction.atomic():
+        signals.invoice_overdue.send(sender=type(invoice), instance=invoice)
+    client.force_login(staff)
+    page = client.get(reverse("admin:portal_notification_changelist")).content.decode()
+    assert f"Invoice {invoice.number} is overdue" in page
+    assert "{number}" not in page
