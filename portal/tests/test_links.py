@@ -103,6 +103,15 @@ def path_of(url: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
+def landing_after_sign_in(path: str) -> str:
+    """Where a signed-out reader of ``path`` lands after signing in: the page itself,
+    except a PDF link, which comes back to its invoice's page with the PDF offered."""
+    match = resolve(urlsplit(path).path)
+    if match.view_name == "portal:invoice_pdf":
+        return reverse("portal:invoice_detail", kwargs=match.kwargs) + "?download=pdf"
+    return path
+
+
 def sign_in_through(client, response, user) -> str:
     """Follow a login redirect: sign in on the page it names, return where it sends us."""
     login_path = path_of(response["Location"])
@@ -132,10 +141,7 @@ def test_a_signed_out_reader_signs_in_and_lands_on_each_linked_page(email, clien
             continue  # opens without signing in (below)
         response = client.get(path)
         assert response.status_code == 302, path
-        # A PDF link comes back to the invoice's page, with the PDF offered.
-        match = resolve(urlsplit(path).path)
-        if match.view_name == "portal:invoice_pdf":
-            path = reverse("portal:invoice_detail", kwargs=match.kwargs) + "?download=pdf"
+        path = landing_after_sign_in(path)
         assert parse_qs(urlsplit(response["Location"]).query)["next"] == [path]
 
         landed = sign_in_through(client, response, alice)

@@ -44,7 +44,7 @@ from wallets.models import TopUp, TransactionKind
 from wallets.services import wallet_credit, wallet_debit
 from wallets.tests.factories import funded_wallet
 
-from .test_links import path_of, sign_in_through, urls_in
+from .test_links import landing_after_sign_in, path_of, sign_in_through, urls_in
 
 pytestmark = pytest.mark.django_db
 
@@ -496,8 +496,9 @@ def test_each_link_of_the_new_emails_opens_for_the_recipient_after_signing_in(
         path = path_of(url)
         response = client.get(path)  # signed out: sign in first, then land on the page
         assert response.status_code == 302, path
-        assert parse_qs(urlsplit(response["Location"]).query)["next"] == [path]
-        assert sign_in_through(client, response, alice) == path
+        landing = landing_after_sign_in(path)
+        assert parse_qs(urlsplit(response["Location"]).query)["next"] == [landing]
+        assert sign_in_through(client, response, alice) == landing
         assert client.get(path).status_code == 200, path
         client.logout()
         client.force_login(bob)  # someone else: never alice's invoice
