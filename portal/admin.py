@@ -57,7 +57,7 @@ class NotificationAdmin(ListStyles, ReadOnlyAdmin):
     # its msgid, "Invoice {number} is overdue").
     @admin.display(description=label(Notification, "title"), ordering="title")
     def heading(self, obj: Notification) -> str:
-        return obj.heading
+        return columns.numbers_whole(obj.heading)
 
 
 @admin.register(SentEmail)
