@@ -41,7 +41,7 @@ from django.utils.translation import pgettext_lazy
 
 from subscriptions.client_ip import client_ip
 
-from .languages import language_of, remember, supported
+from .languages import language_of, remember, request_language, supported
 from .links import absolute
 from .templatetags.portal_tags import brand_name
 
@@ -147,9 +147,7 @@ class AccountAdapter(DefaultAccountAdapter):
         """The new account keeps the language it signed up in (its emails use it)."""
         user = super().save_user(request, user, form, commit=commit)
         if commit and user.pk is not None:
-            # The page's language: the switch's choice in this visit, else the
-            # cookie's or the browser's (LocaleMiddleware, UserLanguageMiddleware).
-            code = supported(getattr(request, "LANGUAGE_CODE", None) or translation.get_language())
+            code = request_language(request)  # the page's
             if code:
                 remember(user, code)
         return user

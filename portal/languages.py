@@ -41,11 +41,22 @@ def supported(code: str | None) -> str | None:
         return None
 
 
+def stored_language(user) -> str | None:
+    """The account's stored choice, if it is one of ``settings.LANGUAGES`` (one query)."""
+    stored = Preferences.objects.filter(user_id=user.pk).values_list("language", flat=True)
+    return supported(next(iter(stored), ""))
+
+
+def request_language(request: HttpRequest) -> str | None:
+    """The language the page is in: the switch's choice in this visit, else the cookie's
+    or the browser's (``LocaleMiddleware``, ``UserLanguageMiddleware``)."""
+    return supported(getattr(request, "LANGUAGE_CODE", None) or translation.get_language())
+
+
 def language_of(user) -> str:
     """The language to write to ``user`` in: their stored choice, else the site's."""
     if user is not None and getattr(user, "pk", None) is not None:
-        stored = Preferences.objects.filter(user_id=user.pk).values_list("language", flat=True)
-        code = supported(next(iter(stored), ""))
+        code = stored_language(user)
         if code:
             return code
     return supported(settings.LANGUAGE_CODE) or settings.LANGUAGE_CODE
@@ -83,10 +94,9 @@ def on_sign_in(sender, request, user, **kwargs) -> None:
     if chosen:
         remember(user, chosen)
         return
-    stored = Preferences.objects.filter(user_id=user.pk).values_list("language", flat=True)
-    code = supported(next(iter(stored), ""))
+    code = stored_language(user)
     if code is None:
-        code = supported(getattr(request, "LANGUAGE_CODE", None) or translation.get_language())
+        code = request_language(request)
         if code:
             remember(user, code)
     if code:
