@@ -142,10 +142,12 @@ def mismatched(po) -> list:
     wrong = []
     for entry in po.translated_entries():
         wanted = placeholders(entry.msgid) | placeholders(entry.msgid_plural or "")
-        texts = entry.msgstr_plural.values() if entry.msgid_plural else [entry.msgstr]
-        if any(placeholders(text) != wanted for text in texts if not entry.msgid_plural) or any(
-            not placeholders(text) <= wanted for text in texts if entry.msgid_plural
-        ):
+        if entry.msgid_plural:
+            # Indonesian's one form may leave out the count ("%(n)s" is optional).
+            texts, fits = entry.msgstr_plural.values(), wanted.issuperset
+        else:
+            texts, fits = [entry.msgstr], wanted.__eq__
+        if not all(fits(placeholders(text)) for text in texts):
             wrong.append(entry)
     return wrong
 
